@@ -1,0 +1,73 @@
+"""Renders assets/ into the build context that `fly deploy` ships, and fingerprints it.
+
+The digest covers every byte that ships, so the deploy step runs again exactly when something
+that reaches the machine changed, and never otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import jinja2
+
+from infra.settings import StackSettings
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+
+# Output name -> template under assets/ (the Dockerfile only takes the pinned versions).
+TEMPLATES = {
+    "Dockerfile": "Dockerfile",
+    "fly.toml": "fly.toml.j2",
+    "litestream.yml": "litestream.yml.j2",
+}
+# Shipped byte for byte: shell's `${#x}` would read as a Jinja comment.
+COPIED = ("run.sh",)
+EXECUTABLE = {"run.sh"}
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(ASSETS_DIR),
+    undefined=jinja2.StrictUndefined,  # a misspelt variable is an error, not an empty string
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def template_context(settings: StackSettings) -> dict:
+    """What templates may see: every setting except secrets, which never reach a file."""
+    return settings.model_dump(exclude={"s3_access_key_id", "s3_secret_access_key"})
+
+
+def render_template(name: str, settings: StackSettings) -> str:
+    return _environment.get_template(name).render(template_context(settings))
+
+
+def render_files(settings: StackSettings) -> dict[str, str]:
+    """Build-context file name -> rendered text."""
+    files = {out: render_template(src, settings) for out, src in TEMPLATES.items()}
+    files.update({name: (ASSETS_DIR / name).read_text() for name in COPIED})
+    return files
+
+
+def digest(files: dict[str, str]) -> str:
+    """sha256 over names and contents, independent of dict order."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name].encode()
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def write_build_context(settings: StackSettings, out_dir: Path) -> str:
+    """Render every shipped file into out_dir (replacing what was there); return the digest."""
+    files = render_files(settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.iterdir():
+        if stale.is_file() and stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        path = out_dir / name
+        path.write_text(text)
+        path.chmod(0o755 if name in EXECUTABLE else 0o644)
+    return digest(files)

@@ -1,0 +1,372 @@
+"""A stack's configuration, typed and validated once, before any resource exists.
+
+Every default of the program lives here. `Pulumi.yaml`'s config schema and the README's config
+table are checked against this model by a test, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pulumi import RunError
+from pulumi.runtime import get_config_env
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "letter-unboxed-db"
+
+# Fly's regions as listed in its docs (2026). A region code outside this list is almost always a
+# typo, and flyctl would only say so after the app already exists.
+FLY_REGIONS = (
+    "ams", "arn", "bom", "cdg", "dfw", "ewr", "fra", "gru", "iad",
+    "jnb", "lax", "lhr", "nrt", "ord", "sin", "sjc", "syd", "yyz",
+)  # fmt: skip
+
+# Fly app names become DNS labels (<app>.fly.dev, <region>.<app>.internal).
+APP_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+# Fly volume names: letters, digits and underscores (flyctl volumes create), at most 30.
+VOLUME_NAME = r"^[a-z0-9_]{1,30}$"
+# Image tags and versions end up in a Dockerfile and a shell: a strict shape keeps them inert.
+SQLD_VERSION = r"^v\d+\.\d+\.\d+$"
+LITESTREAM_VERSION = r"^\d+\.\d+\.\d+$"
+DURATION = r"^\d+(ms|s|m|h)$"
+VM_SIZES = (
+    "shared-cpu-1x", "shared-cpu-2x", "shared-cpu-4x", "shared-cpu-8x",
+    "performance-1x", "performance-2x", "performance-4x", "performance-8x", "performance-16x",
+)  # fmt: skip
+SAFE_PATH_SEGMENT = r"^[A-Za-z0-9._-]+$"
+EXECUTABLE = r"^[A-Za-z0-9_./-]+$"
+ABSOLUTE_PATH = r"^/[A-Za-z0-9._/-]*$"
+S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+HTTP_URL = r"^https?://[A-Za-z0-9.-]+(:\d+)?/?$"
+S3_REGION = r"^[a-z0-9-]+$"
+
+# What each pattern allows, in words, for error messages.
+PATTERN_RULES = {
+    APP_NAME: "lowercase letters, digits and dashes (1-63), not starting or ending with a dash",
+    VOLUME_NAME: "lowercase letters, digits and underscores (1-30)",
+    SQLD_VERSION: "a libsql-server release tag like v0.24.32",
+    LITESTREAM_VERSION: "a Litestream release like 0.5.17",
+    DURATION: "a number with a unit ms, s, m or h, like 1s or 5m",
+    EXECUTABLE: "a command name or path of letters, digits, '.', '_', '/' and '-'",
+    ABSOLUTE_PATH: "an absolute path of letters, digits, '.', '_', '/' and '-'",
+    S3_BUCKET: "an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-'",
+    HTTP_URL: "an http(s) URL with host and optional port, no path",
+    S3_REGION: "lowercase letters, digits and dashes",
+}
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class StackSettings(BaseModel):
+    """Everything one stack can set. Field names are the config keys in camelCase."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    # Where it runs
+    target: Literal["fly", "local"] = Field(
+        "fly", description="Where the database runs: `fly` (Fly.io) or `local` (this machine)."
+    )
+    app_name: str = Field(
+        pattern=APP_NAME,
+        description="Fly app name: lowercase letters, digits and dashes; also the hostname.",
+    )
+    org: str = Field("personal", pattern=APP_NAME, description="Fly organization slug.")
+    primary_region: str = Field(
+        "yyz", description="Fly region of the primary (the only machine that takes writes)."
+    )
+    replicas: dict[str, Annotated[int, Field(ge=1, le=10)]] = Field(
+        default_factory=dict,
+        description='Read replicas, as machine counts per region, e.g. `["ams=1", "sin=2"]`.',
+    )
+    protect: bool = Field(
+        False, description="Protect the app and primary volume from `pulumi destroy`."
+    )
+    flyctl: str = Field(
+        "fly",
+        pattern=EXECUTABLE,
+        description="The flyctl executable to run (a name on PATH or a path).",
+    )
+
+    # Volume
+    volume_name: str = Field(
+        "db_data", pattern=VOLUME_NAME, description="Name of the Fly volume on each machine."
+    )
+    volume_size_gb: int = Field(1, ge=1, le=500, description="Size of each volume in GB.")
+    mount_path: str = Field(
+        "/data",
+        pattern=ABSOLUTE_PATH,
+        description="Where the volume is mounted in the machine.",
+    )
+    snapshot_retention_days: int = Field(
+        5, ge=1, le=60, description="Days Fly keeps daily volume snapshots."
+    )
+
+    # Versions
+    sqld_version: str = Field(
+        "v0.24.32",
+        pattern=SQLD_VERSION,
+        description="libsql-server image tag (sqld version), e.g. `v0.24.32`.",
+    )
+    litestream_version: str = Field(
+        "0.5.17", pattern=LITESTREAM_VERSION, description="Litestream image tag, e.g. `0.5.17`."
+    )
+
+    # Ports
+    http_port: Port = Field(8080, description="sqld HTTP port inside the machine (behind 443/80).")
+    tls_port: Port = Field(
+        5000, description="Public TLS port forwarded to sqld HTTP (`libsql://APP.fly.dev:5000`)."
+    )
+    grpc_port: Port = Field(
+        5001, description="sqld gRPC replication port, on the private network only."
+    )
+
+    # Scale to zero
+    auto_stop: Literal["off", "stop", "suspend"] = Field(
+        "stop", description="What Fly's proxy does with idle machines: `off`, `stop` or `suspend`."
+    )
+    auto_start: bool = Field(True, description="Let Fly's proxy start stopped machines on traffic.")
+    min_machines_running: int = Field(
+        0, ge=0, le=1, description="Machines kept running in the primary region (0 or 1)."
+    )
+
+    # Machine size
+    vm_size: str = Field("shared-cpu-1x", description="Fly machine size preset.")
+    vm_memory_mb: int = Field(256, ge=256, le=65536, description="Machine memory in MB.")
+    kill_timeout_seconds: int = Field(
+        30, ge=5, le=300, description="Seconds Fly waits after SIGTERM (Litestream's final sync)."
+    )
+
+    # Backups
+    backup_target: Literal["file", "s3"] = Field(
+        "file", description="Litestream target: `file` (on the primary's volume) or `s3`."
+    )
+    backup_path: str = Field(
+        "backups",
+        description="File target: folder under the mount path. S3: key prefix in the bucket.",
+    )
+    backup_sync_interval: str = Field(
+        "1s", pattern=DURATION, description="How often Litestream ships new WAL frames, e.g. `1s`."
+    )
+    s3_bucket: str | None = Field(
+        None,
+        pattern=S3_BUCKET,
+        description="S3 target: bucket name.",
+    )
+    s3_endpoint: str | None = Field(
+        None,
+        pattern=HTTP_URL,
+        description="S3 target: endpoint URL (Tigris: `https://fly.storage.tigris.dev`).",
+    )
+    s3_region: str = Field("auto", pattern=S3_REGION, description="S3 target: region.")
+    s3_access_key_id: SecretStr | None = Field(
+        None, description="S3 target: access key id (secret config)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 target: secret access key (secret config)."
+    )
+
+    # Deploys
+    deploy_strategy: Literal["rolling", "immediate"] = Field(
+        "rolling",
+        description="`fly deploy` strategy; `canary` and `bluegreen` do not work with volumes.",
+    )
+    deploy_wait_timeout: str = Field(
+        "5m", pattern=DURATION, description="How long `fly deploy` waits for healthy machines."
+    )
+
+    # Keys and tokens
+    key_version: int = Field(
+        1, ge=1, description="Bump to rotate the JWT signing key (old tokens stop working)."
+    )
+    tls_version: int = Field(
+        1, ge=1, description="Bump to rotate the gRPC mutual-TLS certificates."
+    )
+    token_expiry_days: int = Field(
+        0, ge=0, le=3650, description="Days until the output tokens expire; 0 means never."
+    )
+
+    # Local target
+    local_http_port: Port = Field(
+        8080, description="Local target: the primary's HTTP port on 127.0.0.1 (replicas follow)."
+    )
+    local_grpc_port: Port = Field(
+        5001, description="Local target: the primary's gRPC port on 127.0.0.1."
+    )
+
+    @field_validator("primary_region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region not in FLY_REGIONS:
+            raise ValueError(f"unknown Fly region; allowed: {', '.join(FLY_REGIONS)}")
+        return region
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _parse_replicas(cls, value: Any) -> Any:
+        """Accept `["ams=1", "sin"]` (the stack-file form) or a mapping."""
+        if isinstance(value, (list, tuple)):
+            counts: dict[str, Any] = {}
+            for item in value:
+                if not isinstance(item, str) or not re.fullmatch(r"[a-z]{3}(=\d+)?", item):
+                    raise ValueError(f"{item!r} is not REGION or REGION=COUNT, e.g. 'ams=1'")
+                region, _, count = item.partition("=")
+                if region in counts:
+                    raise ValueError(f"region {region!r} is listed twice")
+                counts[region] = int(count or 1)
+            return counts
+        return value
+
+    @field_validator("replicas")
+    @classmethod
+    def _known_replica_regions(cls, replicas: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(replicas) - set(FLY_REGIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown Fly region {', '.join(unknown)}; allowed: {', '.join(FLY_REGIONS)}"
+            )
+        return replicas
+
+    @field_validator("vm_size")
+    @classmethod
+    def _known_vm_size(cls, size: str) -> str:
+        if size not in VM_SIZES:
+            raise ValueError(f"unknown machine size; allowed: {', '.join(VM_SIZES)}")
+        return size
+
+    @field_validator("backup_path")
+    @classmethod
+    def _relative_path(cls, path: str) -> str:
+        parts = path.split("/")
+        if not all(re.fullmatch(SAFE_PATH_SEGMENT, p) and p not in (".", "..") for p in parts):
+            raise ValueError(
+                "must be a relative path of letters, digits, '.', '_' and '-' segments, no '..'"
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> StackSettings:
+        problems: list[tuple[str, Any, str]] = []
+        if self.primary_region in self.replicas:
+            problems.append(
+                (
+                    "replicas",
+                    self.primary_region,
+                    "a replica cannot run in the primary region: run.sh picks the role by "
+                    "region, so a second machine there would also act as primary",
+                )
+            )
+        if self.replicas and self.auto_stop != "off" and self.min_machines_running == 0:
+            problems.append(
+                (
+                    "minMachinesRunning",
+                    0,
+                    "replicas need a primary that is always up (set minMachinesRunning: 1 or "
+                    "autoStop: off): replicas forward writes over the private network, which "
+                    "does not wake a stopped primary",
+                )
+            )
+        if self.backup_target == "s3":
+            for key in ("s3_bucket", "s3_endpoint", "s3_access_key_id", "s3_secret_access_key"):
+                if getattr(self, key) is None:
+                    problems.append((to_camel(key), None, "required when backupTarget is s3"))
+        ports = {"httpPort": self.http_port, "tlsPort": self.tls_port, "grpcPort": self.grpc_port}
+        if len(set(ports.values())) != len(ports):
+            problems.append(("grpcPort", self.grpc_port, f"ports must differ: {ports}"))
+        if self.target == "local" and self.local_grpc_port == self.local_http_port:
+            problems.append(
+                ("localGrpcPort", self.local_grpc_port, "must differ from localHttpPort")
+            )
+        if problems:
+            raise SettingsError(problems)
+        return self
+
+    # Derived values: computed here so no other module re-derives them.
+
+    @property
+    def replica_regions(self) -> list[str]:
+        return sorted(self.replicas)
+
+    @property
+    def public_hostname(self) -> str:
+        return f"{self.app_name}.fly.dev"
+
+
+class SettingsError(RunError, ValueError):
+    """One message listing every bad key, its value and what is allowed.
+
+    A RunError, so `pulumi up` prints the message alone, without a Python traceback.
+    """
+
+    def __init__(self, problems: list[tuple[str, Any, str]]):
+        self.problems = problems
+        lines = [f"  {PROJECT}:{key} = {value!r}: {why}" for key, value, why in problems]
+        super().__init__(
+            f"invalid stack config ({len(problems)} problem{'s' * (len(problems) != 1)}):\n"
+            + "\n".join(lines)
+        )
+
+
+def _hide_secret(key: str, value: Any) -> Any:
+    return "[secret]" if key.startswith("s3AccessKey") or key.startswith("s3Secret") else value
+
+
+def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
+    """Validate a stack's config (keys without the project prefix) into settings.
+
+    Raises SettingsError naming every bad key at once; secret values are never echoed.
+    """
+    try:
+        return StackSettings.model_validate(dict(raw))
+    except ValidationError as err:
+        problems: list[tuple[str, Any, str]] = []
+        for e in err.errors():
+            if isinstance(e.get("ctx", {}).get("error"), SettingsError):
+                problems.extend(e["ctx"]["error"].problems)
+                continue
+            top = str(e["loc"][0]) if e["loc"] else "(stack)"
+            if e["type"] == "extra_forbidden":
+                why = "unknown key; allowed keys: " + ", ".join(sorted(config_keys()))
+            elif e["type"] == "string_pattern_mismatch":
+                why = "must be " + PATTERN_RULES[e["ctx"]["pattern"]]
+            else:
+                why = e["msg"].removeprefix("Value error, ")
+            inner = ".".join(str(p) for p in e["loc"][1:])
+            if inner:
+                why = f"{inner}: {why}"
+            problems.append((top, _hide_secret(top, raw.get(top, e.get("input"))), why))
+        raise SettingsError(problems) from None
+
+
+def config_keys() -> dict[str, Any]:
+    """Config key (camelCase) -> pydantic field, in declaration order."""
+    return {field.alias or name: field for name, field in StackSettings.model_fields.items()}
+
+
+def load_settings() -> StackSettings:
+    """Read this project's keys from the running Pulumi stack's config and validate them."""
+    prefix = f"{PROJECT}:"
+    raw: dict[str, Any] = {}
+    for full_key, value in get_config_env().items():
+        if not full_key.startswith(prefix):
+            continue
+        try:
+            # Structured values (arrays) arrive as JSON text; scalars stay strings for pydantic.
+            parsed = json.loads(value)
+            raw[full_key[len(prefix) :]] = parsed if isinstance(parsed, (list, dict)) else value
+        except (json.JSONDecodeError, TypeError):
+            raw[full_key[len(prefix) :]] = value
+    return parse_settings(raw)

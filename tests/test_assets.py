@@ -1,0 +1,148 @@
+"""What ships to Fly, rendered from real stack files: parsed, linted, and fingerprinted."""
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from infra import assets
+from infra.settings import parse_settings
+from tests.test_settings import S3_OK, stack_config
+
+BIN = Path(sys.executable).parent
+STACKS = ["prod", "staging"]
+
+
+def settings(stack: str, **overrides):
+    return parse_settings({**stack_config(stack), **overrides})
+
+
+@pytest.fixture(params=STACKS)
+def rendered(request, tmp_path):
+    s = settings(request.param)
+    assets.write_build_context(s, tmp_path)
+    return s, tmp_path
+
+
+def linter(name: str) -> str:
+    path = BIN / name
+    assert path.exists(), f"{name} is missing: run `make setup`"
+    return str(path)
+
+
+def test_fly_toml_has_what_fly_needs_and_no_public_grpc(rendered):
+    s, out = rendered
+    toml = tomllib.loads((out / "fly.toml").read_text())
+    assert toml["app"] == s.app_name and toml["primary_region"] == s.primary_region
+    assert toml["build"]["dockerfile"] == "Dockerfile"
+    assert toml["kill_timeout"] == "30s"
+    assert toml["env"]["DATA_DIR"] == "/data"
+    assert toml["mounts"] == [
+        {
+            "source": "db_data",
+            "destination": "/data",
+            "initial_size": f"{s.volume_size_gb}gb",
+            "snapshot_retention": 5,
+        }
+    ]
+    http = toml["http_service"]
+    assert http["internal_port"] == 8080 and http["force_https"] is True
+    assert http["auto_stop_machines"] == s.auto_stop
+    assert http["auto_start_machines"] is True
+    assert http["min_machines_running"] == s.min_machines_running
+    assert http["checks"][0]["path"] == "/health"
+    public_ports = [p["port"] for svc in toml["services"] for p in svc["ports"]]
+    assert public_ports == [5000]
+    assert all(svc["internal_port"] == 8080 for svc in toml["services"])
+    assert toml["services"][0]["ports"][0]["handlers"] == ["tls", "http"]
+    assert toml["vm"] == [{"size": "shared-cpu-1x", "memory": "256mb"}]
+
+
+def test_grpc_port_is_never_a_public_service_even_when_moved():
+    s = settings("prod", grpcPort=6001)
+    toml = tomllib.loads(assets.render_template("fly.toml.j2", s))
+    internal = [toml["http_service"]["internal_port"]] + [x["internal_port"] for x in toml["services"]]
+    assert 6001 not in internal
+    assert toml["env"]["SQLD_GRPC_LISTEN_ADDR"] == "[::]:6001"
+
+
+def test_prod_keeps_a_machine_running_and_staging_scales_to_zero():
+    prod = tomllib.loads(assets.render_template("fly.toml.j2", settings("prod")))
+    staging = tomllib.loads(assets.render_template("fly.toml.j2", settings("staging")))
+    assert prod["http_service"]["min_machines_running"] == 1
+    assert staging["http_service"]["min_machines_running"] == 0
+    assert staging["http_service"]["auto_stop_machines"] == "stop"
+
+
+def test_litestream_file_target_lives_on_the_volume():
+    config = yaml.safe_load(assets.render_template("litestream.yml.j2", settings("prod")))
+    (db,) = config["dbs"]
+    assert db["path"] == "${DATA_DIR}/sqld/dbs/default/data"
+    assert db["replica"] == {"type": "file", "path": "${DATA_DIR}/backups", "sync-interval": "1s"}
+
+
+def test_litestream_s3_target_takes_credentials_from_the_environment():
+    s = settings("prod", **S3_OK)
+    text = assets.render_template("litestream.yml.j2", s)
+    replica = yaml.safe_load(text)["dbs"][0]["replica"]
+    assert replica["type"] == "s3" and replica["bucket"] == "backups-bucket"
+    assert replica["endpoint"] == "https://fly.storage.tigris.dev"
+    assert replica["access-key-id"] == "${LITESTREAM_ACCESS_KEY_ID}"
+    assert replica["secret-access-key"] == "${LITESTREAM_SECRET_ACCESS_KEY}"
+    assert "AKIDEXAMPLE" not in text and "wJalrXUtnFEMI" not in text
+
+
+def test_dockerfile_pins_both_images_and_is_hadolint_clean(rendered):
+    s, out = rendered
+    text = (out / "Dockerfile").read_text()
+    assert f"ghcr.io/tursodatabase/libsql-server:{s.sqld_version}" in text
+    assert f"litestream/litestream:{s.litestream_version} AS litestream" in text
+    assert 'ENTRYPOINT ["/usr/local/bin/run.sh"]' in text
+    lint = subprocess.run([linter("hadolint"), str(out / "Dockerfile")], capture_output=True)
+    assert lint.returncode == 0, lint.stdout.decode() + lint.stderr.decode()
+
+
+def test_run_sh_ships_executable_and_shellcheck_clean(rendered):
+    _, out = rendered
+    run_sh = out / "run.sh"
+    assert run_sh.stat().st_mode & 0o111
+    assert run_sh.read_bytes() == (assets.ASSETS_DIR / "run.sh").read_bytes()
+    lint = subprocess.run([linter("shellcheck"), str(run_sh)], capture_output=True)
+    assert lint.returncode == 0, lint.stdout.decode()
+
+
+def test_build_context_holds_exactly_what_ships(tmp_path):
+    (tmp_path / "stale.txt").write_text("left over from an older render")
+    assets.write_build_context(settings("prod"), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["Dockerfile", "fly.toml", "litestream.yml", "run.sh"]
+    )
+
+
+def test_digest_follows_content_only(tmp_path):
+    prod = settings("prod")
+    first = assets.write_build_context(prod, tmp_path / "a")
+    assert assets.write_build_context(prod, tmp_path / "b") == first
+    assert assets.write_build_context(settings("prod", vmMemoryMb=512), tmp_path / "c") != first
+    files = assets.render_files(prod)
+    files["run.sh"] += "\n# changed\n"
+    assert assets.digest(files) != first
+    # Secrets are not part of any file, so rotating them alone does not change the digest.
+    assert assets.digest(assets.render_files(settings("prod", **S3_OK))) == assets.digest(
+        assets.render_files(settings("prod", **{**S3_OK, "s3SecretAccessKey": "other"}))
+    )
+
+
+def test_a_misspelt_template_variable_is_an_error(tmp_path, monkeypatch):
+    broken = tmp_path / "assets"
+    shutil.copytree(assets.ASSETS_DIR, broken)
+    (broken / "fly.toml.j2").write_text('app = "{{ app_nmae }}"\n')
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(broken), undefined=jinja2.StrictUndefined)
+    monkeypatch.setattr(assets, "_environment", env)
+    with pytest.raises(jinja2.UndefinedError):
+        assets.render_template("fly.toml.j2", settings("prod"))
