@@ -269,7 +269,8 @@ class StackSettings(BaseModel):
                     "region, so a second machine there would also act as primary",
                 )
             )
-        if self.replicas and self.auto_stop != "off" and self.min_machines_running == 0:
+        fly_may_stop_primary = self.auto_stop != "off" and self.min_machines_running == 0
+        if self.target == "fly" and self.replicas and fly_may_stop_primary:
             problems.append(
                 (
                     "minMachinesRunning",

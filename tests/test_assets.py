@@ -66,7 +66,9 @@ def test_fly_toml_has_what_fly_needs_and_no_public_grpc(rendered):
 def test_grpc_port_is_never_a_public_service_even_when_moved():
     s = settings("prod", grpcPort=6001)
     toml = tomllib.loads(assets.render_template("fly.toml.j2", s))
-    internal = [toml["http_service"]["internal_port"]] + [x["internal_port"] for x in toml["services"]]
+    internal = [toml["http_service"]["internal_port"]] + [
+        x["internal_port"] for x in toml["services"]
+    ]
     assert 6001 not in internal
     assert toml["env"]["SQLD_GRPC_LISTEN_ADDR"] == "[::]:6001"
 
@@ -142,7 +144,9 @@ def test_a_misspelt_template_variable_is_an_error(tmp_path, monkeypatch):
     broken = tmp_path / "assets"
     shutil.copytree(assets.ASSETS_DIR, broken)
     (broken / "fly.toml.j2").write_text('app = "{{ app_nmae }}"\n')
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(broken), undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(broken), undefined=jinja2.StrictUndefined
+    )
     monkeypatch.setattr(assets, "_environment", env)
     with pytest.raises(jinja2.UndefinedError):
         assets.render_template("fly.toml.j2", settings("prod"))

@@ -34,15 +34,18 @@ def test_staging_is_a_separate_smaller_scale_to_zero_app():
 
 def test_defaults_are_the_seeds():
     s = parse_settings({"appName": "x"})
-    assert (s.org, s.primary_region, s.volume_name, s.mount_path) == ("personal", "yyz", "db_data", "/data")
+    assert (s.org, s.primary_region, s.volume_name, s.mount_path) == (
+        "personal",
+        "yyz",
+        "db_data",
+        "/data",
+    )
     assert (s.http_port, s.tls_port, s.grpc_port) == (8080, 5000, 5001)
     assert s.backup_target == "file" and s.replicas == {}
 
 
 def test_replicas_parse_from_stack_file_form():
-    s = parse_settings(
-        {"appName": "x", "replicas": ["ams=2", "sin"], "minMachinesRunning": "1"}
-    )
+    s = parse_settings({"appName": "x", "replicas": ["ams=2", "sin"], "minMachinesRunning": "1"})
     assert s.replicas == {"ams": 2, "sin": 1}
     assert s.replica_regions == ["ams", "sin"]
 

@@ -1,0 +1,55 @@
+"""The pull-request preview and deploy workflows: valid, and shaped as the README promises."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the `on:` key as True.
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_actionlint_passes():
+    actionlint = Path(sys.executable).parent / "actionlint"
+    assert actionlint.exists(), "actionlint is missing: run `make setup`"
+    result = subprocess.run(
+        [str(actionlint), *sorted(map(str, WORKFLOWS.glob("*.yml")))], capture_output=True
+    )
+    assert result.returncode == 0, result.stdout.decode()
+
+
+def test_every_pull_request_previews_every_stack_without_a_fly_token():
+    preview = load("preview.yml")
+    assert "pull_request" in preview[True]
+    job = preview["jobs"]["preview"]
+    stacks = {p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml")} - {"local"}
+    assert set(job["strategy"]["matrix"]["stack"]) == stacks
+    pulumi = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+    assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
+    assert "FLY_API_TOKEN" not in (WORKFLOWS / "preview.yml").read_text()
+    installs = [s for s in job["steps"] if "requirements.txt" in s.get("run", "")]
+    assert installs and job["steps"].index(installs[0]) < job["steps"].index(pulumi)
+
+
+def test_pushes_to_main_go_up_staging_then_prod_with_flyctl_installed():
+    deploy = load("deploy.yml")
+    assert deploy[True]["push"]["branches"] == ["main"]
+    jobs = deploy["jobs"]
+    assert jobs["staging"]["with"]["stack"] == "staging"
+    assert jobs["prod"]["with"]["stack"] == "prod" and jobs["prod"]["needs"] == "staging"
+    up = load("up.yml")
+    uses = [s.get("uses", "") for s in steps(up)]
+    assert any(u.startswith("superfly/flyctl-actions/setup-flyctl") for u in uses)
+    pulumi = next(s for s in steps(up) if s.get("uses", "").startswith("pulumi/actions@"))
+    assert pulumi["with"]["command"] == "up"
+    assert pulumi["env"]["FLY_API_TOKEN"] == "${{ secrets.FLY_API_TOKEN }}"
