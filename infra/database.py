@@ -120,7 +120,7 @@ class Database(pulumi.ComponentResource):
                     fly, s.app_name, s.volume_name, region, s.volume_size_gb, print_id=primary
                 ),
                 delete=(
-                    flyctl.volume_destroy_by_id(fly)
+                    flyctl.volume_destroy_by_id(fly, s.app_name)
                     if primary
                     else flyctl.region_volumes_destroy(fly, s.app_name, s.volume_name, region)
                 ),
@@ -140,12 +140,19 @@ class Database(pulumi.ComponentResource):
             opts=self._child(depends_on=[app]),
         )
 
+        # The digests are inputs, so a change is an update (deploy again), not a replace: a
+        # replace would also run the delete, which stops the primary machine.
         deploy = local.Command(
             "deploy",
             create=flyctl.deploy(
                 fly, s.app_name, build_dir.as_posix(), s.deploy_strategy, s.deploy_wait_timeout
             ),
-            triggers=[build_digest, pulumi.Output.secret(stdin.apply(secrets_digest))],
+            environment={
+                "BUILD_DIGEST": build_digest,
+                "SECRETS_DIGEST": pulumi.Output.secret(stdin.apply(secrets_digest)),
+            },
+            # Frees the primary's volume so it can be destroyed after.
+            delete=flyctl.scale_count(fly, s.app_name, s.primary_region, 0),
             logging=shown,
             opts=self._child(depends_on=[primary_volume, secrets]),
         )

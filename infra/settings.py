@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pulumi import RunError
-from pulumi.runtime import get_config_env
+from pulumi.runtime import config as pulumi_config
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -345,10 +345,11 @@ def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
                 why = "must be " + PATTERN_RULES[e["ctx"]["pattern"]]
             else:
                 why = e["msg"].removeprefix("Value error, ")
+            value = raw.get(top, e.get("input")) if e["type"] != "missing" else "(not set)"
             inner = ".".join(str(p) for p in e["loc"][1:])
             if inner:
                 why = f"{inner}: {why}"
-            problems.append((top, _hide_secret(top, raw.get(top, e.get("input"))), why))
+            problems.append((top, _hide_secret(top, value), why))
         raise SettingsError(problems) from None
 
 
@@ -361,7 +362,10 @@ def load_settings() -> StackSettings:
     """Read this project's keys from the running Pulumi stack's config and validate them."""
     prefix = f"{PROJECT}:"
     raw: dict[str, Any] = {}
-    for full_key, value in get_config_env().items():
+    # The language host passes config in PULUMI_CONFIG; set_all_config (automation API, tests)
+    # sets it in-process. Read both, in-process winning, as pulumi.Config does.
+    config = {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
+    for full_key, value in config.items():
         if not full_key.startswith(prefix):
             continue
         try:

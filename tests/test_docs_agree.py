@@ -23,7 +23,9 @@ def model_defaults() -> dict:
 
 def readme_rows() -> dict[str, tuple[str, str]]:
     rows = {}
-    for line in (ROOT / "README.md").read_text().splitlines():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
         m = re.fullmatch(r"\| `(\w+)` \| (.+?) \| (.+) \|", line)
         if m:
             rows[m[1]] = (m[2], m[3])

@@ -1,0 +1,210 @@
+"""Test-side API: `Harness(...).up() / preview() / destroy()` -> `RunResult`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import state as state_file
+from .values import unwrap
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding `tests/`
+
+
+@dataclass(frozen=True)
+class Op:
+    urn: str
+    type: str
+    op: str  # create | update | replace | delete | same
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    urn: str  # "" for the program's own diagnostics
+    severity: str  # debug | info | warning | error
+    text: str
+    stream: str = ""  # stdout | stderr for command output
+
+    def __str__(self) -> str:
+        name = self.urn.rsplit("::", 1)[-1] if self.urn else "program"
+        return f"{name} {self.severity}: {self.text}"
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    error: str | None
+    outputs: dict[str, Any]  # stack outputs, secrets unwrapped
+    secret_outputs: frozenset[str]  # names of outputs that were secret
+    ops: list[Op]  # one per resource the run touched (same included)
+    steps: list[tuple[str, str]]  # (urn, create|update|create-replacement|delete|...)
+    logs: list[LogLine]
+    process_output: str = ""  # the program process's own stdout/stderr (prints, tracebacks)
+
+    def op(self, name: str) -> str | None:
+        """The op on the resource with this logical name (None: not touched)."""
+        found = [o.op for o in self.ops if o.name == name]
+        return found[-1] if found else None
+
+    def changes(self) -> dict[str, str]:
+        """{name: op} for every op other than `same` (stack excluded)."""
+        return {
+            o.name: o.op for o in self.ops if o.op != "same" and o.type != "pulumi:pulumi:Stack"
+        }
+
+    @property
+    def log_text(self) -> str:
+        """Everything Pulumi would print: command output, diagnostics, errors."""
+        lines = [str(line) for line in self.logs if line.severity != "debug"]
+        lines += [f"program: {line}" for line in self.process_output.splitlines()]
+        if self.error:
+            lines.append(f"error: {self.error}")
+        for name, value in sorted(self.outputs.items()):
+            shown = "[secret]" if name in self.secret_outputs else json.dumps(value)
+            lines.append(f"output {name}: {shown}")
+        return "\n".join(lines)
+
+
+class Harness:
+    """Runs a Pulumi program against real pulumi-command semantics, keeping state on disk.
+
+    workdir: where the state file (`state.json`) and its key (`state.key`) live.
+    program: a `__main__.py` path, a project directory, or "module.path:function".
+    env: the environment of the Pulumi CLI, hence of the program and of every command
+         (pulumi-command gives the child the provider's whole environment). Default: os.environ.
+    cwd: working directory for a "module:function" program (a path program runs in its dir).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        program: Path | str,
+        project: str,
+        stack: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        command_timeout: float = 120.0,
+        pipe_close_timeout: float = 5.0,
+        run_timeout: float = 600.0,
+    ):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.program = program
+        self.project = project
+        self.stack = stack
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = Path(cwd) if cwd else Path.cwd()
+        self.command_timeout = command_timeout
+        self.pipe_close_timeout = pipe_close_timeout
+        self.run_timeout = run_timeout
+        self.state_path = self.workdir / "state.json"
+        self.key_path = self.workdir / "state.key"
+        if not self.key_path.exists():
+            self.key_path.write_text(state_file.new_key())
+            self.key_path.chmod(0o600)
+
+    # --- operations ------------------------------------------------------------------------
+
+    def up(self, config: dict[str, str] | None = None, secret_keys: list[str] | None = None):
+        return self._run("up", config, secret_keys, dry_run=False)
+
+    def preview(self, config: dict[str, str] | None = None, secret_keys: list[str] | None = None):
+        return self._run("up", config, secret_keys, dry_run=True)
+
+    def destroy(self) -> RunResult:
+        return self._run("destroy", {}, [], dry_run=False)
+
+    # --- state -----------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """The decrypted state (secrets as {sig: secret, value: ...})."""
+        return state_file.load(
+            self.state_path, self.key_path.read_text(), self.project, self.stack
+        )
+
+    def resource(self, name: str) -> dict | None:
+        """The live state entry with this logical name, values unwrapped."""
+        for entry in self.state()["resources"]:
+            if entry["urn"].rsplit("::", 1)[-1] == name and not entry.get("pendingDelete"):
+                return {**entry, "inputs": unwrap(entry["inputs"]),
+                        "outputs": unwrap(entry["outputs"])}
+        return None
+
+    def resource_names(self) -> list[str]:
+        return [
+            e["urn"].rsplit("::", 1)[-1] for e in self.state()["resources"]
+            if e["type"] != "pulumi:pulumi:Stack"
+        ]
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _program_arg(self) -> str:
+        if isinstance(self.program, Path) or Path(str(self.program)).suffix == ".py":
+            return str(Path(self.program).resolve())
+        return str(self.program)
+
+    def _run(self, mode, config, secret_keys, dry_run) -> RunResult:
+        program = self._program_arg()
+        job = {
+            "mode": mode,
+            "program": program,
+            "project": self.project,
+            "stack": self.stack,
+            "config": dict(config or {}),
+            "secret_keys": list(secret_keys or []),
+            "dry_run": dry_run,
+            "provider_env": self.env,
+            "state_path": str(self.state_path),
+            "state_key": self.key_path.read_text(),
+            "command_timeout": self.command_timeout,
+            "pipe_close_timeout": self.pipe_close_timeout,
+        }
+        program_path = Path(program)
+        if program_path.suffix == ".py" or program_path.is_dir():
+            cwd = program_path if program_path.is_dir() else program_path.parent
+        else:
+            cwd = self.cwd
+        child_env = dict(self.env)
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PACKAGE_ROOT), self.env.get("PYTHONPATH", "")) if p
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.harness.runner"],
+            cwd=cwd,
+            env=child_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(json.dumps(job), timeout=self.run_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            message = f"harness run timed out after {self.run_timeout:g}s:\n{err}"
+            raise RuntimeError(message) from None
+        if proc.returncode != 0 or not out.strip():
+            raise RuntimeError(f"harness runner crashed (exit {proc.returncode}):\n{err}")
+        data = json.loads(out)
+        return RunResult(
+            ok=data["ok"],
+            error=data["error"],
+            outputs=data["outputs"],
+            secret_outputs=frozenset(data["secret_outputs"]),
+            ops=[Op(o["urn"], o["type"], o["op"]) for o in data["ops"]],
+            steps=[(s["urn"], s["op"]) for s in data["steps"]],
+            logs=[LogLine(**line) for line in data["logs"]],
+            process_output=err,
+        )
