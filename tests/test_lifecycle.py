@@ -304,3 +304,14 @@ def test_no_secret_in_argv_logs_or_plain_state(stack):
             assert line not in calls_text
             assert line not in logs
             assert line not in state_text
+
+
+def test_bad_stack_config_fails_with_one_message_and_registers_nothing(stack):
+    result = stack.up(**{key("appName"): "Not_Valid", key("primaryRegion"): "mars"})
+    assert not result.ok
+    assert "invalid stack config (2 problems)" in result.log_text
+    assert f"{key('appName')} = 'Not_Valid'" in result.log_text
+    assert f"{key('primaryRegion')} = 'mars'" in result.log_text
+    assert "Traceback" not in result.log_text  # a RunError: the message alone
+    assert [op for op in result.ops if op.type != "pulumi:pulumi:Stack"] == []
+    assert stack.new_calls() == []

@@ -51,6 +51,11 @@ def run_program(engine: Engine, job: dict) -> str | None:
     try:
         program = _program_callable(job["program"])
         loop.run_until_complete(run_in_stack(program))
+    except pulumi.RunError as error:
+        # pulumi-language-python-exec logs a RunError's message alone, with no traceback.
+        message = str(error)
+        engine.log("", "error", message)
+        return message
     except BaseException:  # noqa: BLE001 - reported like the language host does
         detail = traceback.format_exc()
         if engine.error is not None:
