@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Machine entrypoint. The primary restores its database from the backup if the volume is empty
+# and runs sqld under `litestream replicate -exec`; a replica runs sqld alone, which pulls the
+# database from the primary's gRPC port and forwards writes there.
+set -euo pipefail
+
+log() { echo "run.sh: $*" >&2; }
+
+# sqld reads SQLD_AUTH_JWT_KEY itself; without it sqld would serve everyone (main.rs).
+if [[ -z "${SQLD_AUTH_JWT_KEY:-}" ]]; then
+  log "SQLD_AUTH_JWT_KEY is not set; refusing to start a database without authentication"
+  exit 1
+fi
+
+DATA_DIR="${DATA_DIR:-/data}"
+export DATA_DIR # litestream.yml expands ${DATA_DIR}
+
+# In the image we start as root only to own the volume; the work runs as the image's user.
+# gosu re-runs this script with the environment as it came.
+if [[ "$(id -u)" == 0 ]] && command -v gosu >/dev/null; then
+  log "taking ownership of $DATA_DIR for user sqld, dropping root"
+  mkdir -p "$DATA_DIR"
+  find "$DATA_DIR" \! -user sqld -exec chown sqld:sqld {} +
+  exec gosu sqld "$0" "$@"
+fi
+
+SQLD_BIN="${SQLD_BIN:-sqld}"
+LITESTREAM_BIN="${LITESTREAM_BIN:-litestream}"
+LITESTREAM_CONFIG="${LITESTREAM_CONFIG:-/etc/litestream.yml}"
+http_addr="${SQLD_HTTP_LISTEN_ADDR:-[::]:8080}"
+grpc_addr="${SQLD_GRPC_LISTEN_ADDR:-[::]:5001}"
+# sqld also reads these names from the environment (clap `env`): clear them so only the flags
+# below count, e.g. a replica must not inherit the gRPC listener that conflicts with
+# --primary-grpc-url, and a stray SQLD_HTTP_AUTH would replace JWT auth.
+unset SQLD_HTTP_LISTEN_ADDR SQLD_GRPC_LISTEN_ADDR SQLD_PRIMARY_GRPC_URL SQLD_DB_PATH SQLD_HTTP_AUTH
+
+if [[ -n "${SQLD_ROLE:-}" ]]; then
+  role="$SQLD_ROLE"
+elif [[ -n "${FLY_REGION:-}" && -n "${PRIMARY_REGION:-}" ]]; then
+  role=replica
+  [[ "$FLY_REGION" == "$PRIMARY_REGION" ]] && role=primary
+else
+  log "set SQLD_ROLE, or FLY_REGION and PRIMARY_REGION, to choose primary or replica"
+  exit 1
+fi
+
+sqld_args=(--db-path "$DATA_DIR/sqld" --http-listen-addr "$http_addr" --no-welcome)
+db="$DATA_DIR/sqld/dbs/default/data"
+
+case "$role" in
+  replica)
+    if [[ -z "${PRIMARY_GRPC_URL:-}" && ( -z "${PRIMARY_REGION:-}" || -z "${FLY_APP_NAME:-}" ) ]]; then
+      log "a replica needs PRIMARY_GRPC_URL, or PRIMARY_REGION and FLY_APP_NAME"
+      exit 1
+    fi
+    primary_url="${PRIMARY_GRPC_URL:-http://${PRIMARY_REGION}.${FLY_APP_NAME}.internal:5001}"
+    log "role replica (region ${FLY_REGION:-none}): sqld follows $primary_url, no Litestream"
+    exec "$SQLD_BIN" "${sqld_args[@]}" --primary-grpc-url "$primary_url"
+    ;;
+  primary) ;;
+  *)
+    log "SQLD_ROLE must be primary or replica, not '$role'"
+    exit 1
+    ;;
+esac
+
+log "role primary (region ${FLY_REGION:-none}): sqld under Litestream, gRPC on $grpc_addr"
+mkdir -p "$(dirname "$db")"
+if [[ -e "$db" ]]; then
+  log "database exists at $db; no restore"
+else
+  log "no database at $db; restoring from the backup if one exists"
+  "$LITESTREAM_BIN" restore -config "$LITESTREAM_CONFIG" \
+    -if-db-not-exists -if-replica-exists -o "$db" "$db"
+  if [[ -e "$db" ]]; then log "restored $db from the backup"; else log "no backup yet; starting empty"; fi
+fi
+
+# Litestream creates _litestream_seq and _litestream_lock from its own process (db.go init);
+# page writes made outside sqld never reach sqld's replication log, so replicas would get a
+# schema naming pages they never received. Creating the tables through sqld first puts them in
+# the log. A short-lived sqld on loopback does it, guarded by a one-off HTTP basic credential
+# (sqld prefers SQLD_HTTP_AUTH over JWT: make_user_auth_strategy in main.rs).
+boot_port="${http_addr##*:}"
+boot_credential="$(head -c 24 /dev/urandom | base64 | tr -d '\n')"
+
+boot_request() { # SECONDS METHOD PATH [BODY] -> prints the raw HTTP response
+  local wait_seconds="$1" body="${4:-}" response=""
+  shift
+  exec 3<>"/dev/tcp/127.0.0.1/$boot_port" || return 1
+  printf '%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic %s\r\nConnection: close\r\n' \
+    "$1" "$2" "$boot_credential" >&3
+  printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body" >&3
+  IFS= read -r -d '' -t "$wait_seconds" response <&3 || true
+  exec 3<&-
+  printf '%s' "$response"
+}
+
+create_litestream_tables() {
+  local sql='CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);'
+  sql+=' CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER);'
+  local body="{\"requests\":[{\"type\":\"sequence\",\"sql\":\"$sql\"},{\"type\":\"close\"}]}"
+  SQLD_HTTP_AUTH="basic:$boot_credential" "$SQLD_BIN" --db-path "$DATA_DIR/sqld" \
+    --http-listen-addr "127.0.0.1:$boot_port" --no-welcome >&2 &
+  local boot_pid=$! response="" attempt
+  trap 'kill -TERM "$boot_pid"; wait "$boot_pid"; log "stopped while starting"; exit 0' TERM INT
+  for ((attempt = 1; attempt <= 100; attempt++)); do # up to ~10 s for sqld to listen
+    response="$(boot_request 1 GET /health 2>/dev/null || true)"
+    [[ "$response" == "HTTP/1.1 200"* ]] && break
+    kill -0 "$boot_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ "$response" == "HTTP/1.1 200"* ]]; then
+    response="$(boot_request 30 POST /v2/pipeline "$body" 2>/dev/null || true)"
+  fi
+  kill -TERM "$boot_pid" 2>/dev/null || true
+  wait "$boot_pid" || true
+  trap - TERM INT
+  if [[ "$response" != "HTTP/1.1 200"* || "$response" == *'"type":"error"'* ]]; then
+    log "could not create Litestream's tables through a loopback sqld on port $boot_port:" \
+      "${response%%$'\r'*}"
+    return 1
+  fi
+  log "Litestream's tables exist through sqld"
+}
+create_litestream_tables
+
+# litestream -exec splits its argument like a shell (go-shellwords): quote every word.
+sqld_command="$(printf '%q ' "$SQLD_BIN" "${sqld_args[@]}" --grpc-listen-addr "$grpc_addr")"
+log "starting litestream replicate -config $LITESTREAM_CONFIG -exec sqld"
+exec "$LITESTREAM_BIN" replicate -config "$LITESTREAM_CONFIG" -exec "$sqld_command"

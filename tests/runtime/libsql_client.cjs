@@ -1,0 +1,86 @@
+// The real @libsql/client, driven by the Python tests (NODE_PATH points at its node_modules).
+// Reads one JSON request on stdin, writes JSON on stdout.
+//   {"mode":"run","url":U,"authToken":T,"statements":[sql | {sql, args}]}
+//     -> {"results":[{"ok":true,"columns":[...],"rows":[[...]],"rowsAffected":n} |
+//                    {"ok":false,"code":C,"error":MSG}]}
+//   {"mode":"load","url":U,"authToken":T,"table":N,"writers":W,"durationMs":D,
+//    "payloadBytes":B,"idBase":I}
+//     -> one line per attempt: {"ack":id,"t":ms} once acknowledged, {"fail":id,"t":ms,"error":M}
+//        when the outcome is unknown; then {"done":true}. Stops early on SIGTERM.
+"use strict";
+const { createClient } = require("@libsql/client");
+
+function readStdin() {
+  return new Promise((resolve) => {
+    let text = "";
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (chunk) => (text += chunk));
+    process.stdin.on("end", () => resolve(text));
+  });
+}
+
+function plain(value) {
+  // JSON has no bigint or ArrayBuffer.
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof ArrayBuffer) return Buffer.from(value).toString("hex");
+  return value;
+}
+
+async function runStatements(client, statements) {
+  const results = [];
+  for (const stmt of statements) {
+    try {
+      const rs = await client.execute(stmt);
+      results.push({
+        ok: true,
+        columns: rs.columns,
+        rows: rs.rows.map((row) => Array.from(row, plain)),
+        rowsAffected: rs.rowsAffected,
+      });
+    } catch (err) {
+      results.push({ ok: false, code: err.code || null, error: String(err.message || err) });
+    }
+  }
+  process.stdout.write(JSON.stringify({ results }) + "\n");
+}
+
+async function load(client, req) {
+  let stopping = false;
+  process.on("SIGTERM", () => (stopping = true));
+  const deadline = Date.now() + req.durationMs;
+  const payload = "x".repeat(req.payloadBytes || 0);
+  const sql = `INSERT INTO ${req.table} (id, writer, payload) VALUES (?, ?, ?)`;
+  // Pipes to a parent are synchronous on Linux, so a printed ack is never lost on exit.
+  const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+  async function writer(w) {
+    for (let seq = 0; !stopping && Date.now() < deadline; seq++) {
+      const id = req.idBase + w * 1_000_000 + seq;
+      try {
+        await client.execute({ sql, args: [id, w, payload] });
+        emit({ ack: id, t: Date.now() });
+      } catch (err) {
+        emit({ fail: id, t: Date.now(), error: String(err.message || err).slice(0, 200) });
+        await new Promise((r) => setTimeout(r, 50)); // the primary may be restarting
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: req.writers }, (_, w) => writer(w)));
+  emit({ done: true });
+}
+
+async function main() {
+  const req = JSON.parse(await readStdin());
+  const client = createClient({ url: req.url, authToken: req.authToken });
+  try {
+    if (req.mode === "run") await runStatements(client, req.statements);
+    else if (req.mode === "load") await load(client, req);
+    else throw new Error(`unknown mode ${req.mode}`);
+  } finally {
+    client.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(String(err.stack || err) + "\n");
+  process.exit(2);
+});
