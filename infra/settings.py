@@ -217,7 +217,9 @@ class StackSettings(BaseModel):
     @field_validator("replicas", mode="before")
     @classmethod
     def _parse_replicas(cls, value: Any) -> Any:
-        """Accept `["ams=1", "sin"]` (the stack-file form) or a mapping."""
+        """Accept `["ams=1", "sin"]` (the stack-file form, also as JSON text) or a mapping."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            value = json.loads(value)
         if isinstance(value, (list, tuple)):
             counts: dict[str, Any] = {}
             for item in value:

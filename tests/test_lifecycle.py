@@ -8,16 +8,14 @@ asked to do from the simulator's call log and state.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.fakes import flysim
 from tests.harness import Harness
+from tests.project import PROJECT, copy_project
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "letter-unboxed-db"
 APP = "letter-unboxed-db"
 
 
@@ -44,11 +42,7 @@ class Stack:
     """One Pulumi stack of the program, with its own simulated Fly account."""
 
     def __init__(self, tmp: Path, stack: str = "prod"):
-        self.project_dir = tmp / "project"
-        shutil.copytree(ROOT / "assets", self.project_dir / "assets")
-        shutil.copytree(ROOT / "infra", self.project_dir / "infra",
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-        shutil.copy(ROOT / "__main__.py", self.project_dir)
+        self.project_dir = copy_project(tmp)
         self.fly_state = tmp / "fly.json"
         self.harness = Harness(
             workdir=tmp / "pulumi",
@@ -132,7 +126,7 @@ def test_first_up_creates_app_volumes_secrets_release_and_machines(stack):
     app = flysim.app_record(stack.fly_state, APP)
     assert app["org"] == "personal"
     assert len(app["releases"]) == 1
-    assert set(app["secrets"]) >= {"SQLD_AUTH_JWT_KEY", "SQLD_GRPC_CA_CERT", "SQLD_GRPC_CLIENT_KEY"}
+    assert set(app["secrets"]) >= {"SQLD_AUTH_JWT_KEY", "GRPC_TLS_CA_CERT", "GRPC_TLS_CLIENT_KEY"}
     assert stack.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
     assert {r: len(stack.volumes(r)) for r in ("yyz", "ams", "sin")} == {
         "yyz": 1,

@@ -1,0 +1,100 @@
+"""`pulumi up -s local`: the real program starts a primary and a replica on loopback.
+
+Runs the program through the harness, so the Commands start assets/run.sh with the real sqld and
+Litestream exactly as `pulumi up` would, then talks to them with @libsql/client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.local_stack import nodes
+from infra.settings import parse_settings
+from tests import realtools
+from tests.harness import Harness
+from tests.project import PROJECT, ROOT, copy_project
+from tests.runtime.cluster import LibsqlClient, Tools, free_port, port_is_listening
+
+
+def local_stack_config(http_port: int, grpc_port: int) -> dict[str, str]:
+    config = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]
+    flat = {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in config.items()}
+    flat[f"{PROJECT}:localHttpPort"] = str(http_port)
+    flat[f"{PROJECT}:localGrpcPort"] = str(grpc_port)
+    return flat
+
+
+def processes_using(folder: Path) -> list[str]:
+    """Command lines of live processes whose environment or arguments name this folder."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            blob = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(folder).encode() in blob:
+            found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
+
+
+@pytest.fixture
+def local_stack(tmp_path):
+    found = realtools.require("sqld", "litestream", "node", "libsql_client")
+    project = copy_project(tmp_path)
+    http, grpc = free_port(), free_port()
+    # sqld and litestream on PATH, as the README asks of a local user.
+    path = os.pathsep.join([str(found["sqld"].parent), str(found["litestream"].parent)])
+    env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"}
+    harness = Harness(tmp_path / "pulumi", project / "__main__.py", PROJECT, "local", env=env)
+    config = local_stack_config(http, grpc)
+    tools = Tools(
+        sqld=found["sqld"], litestream=found["litestream"], node=found["node"],
+        node_modules=realtools.NODE_MODULES,
+    )  # fmt: skip
+    try:
+        yield harness, config, project, LibsqlClient(tools)
+    finally:
+        harness.destroy()
+        subprocess.run(["pkill", "-f", str(project)], check=False)
+
+
+def test_local_stack_up_serves_replicated_writes_then_destroy_leaves_nothing(local_stack):
+    harness, config, project, client = local_stack
+    result = harness.up(config)
+    assert result.ok, result.log_text
+    out = result.outputs
+    primary_url = out["httpsUrl"]
+    assert primary_url == out["libsqlUrl"] and primary_url.startswith("http://127.0.0.1:")
+    assert {"readWriteToken", "readOnlyToken"} <= result.secret_outputs
+    settings = parse_settings({k.split(":", 1)[1]: v for k, v in config.items()})
+    replica = nodes(settings)[1]
+    assert replica.role == "replica"
+    replica_url = f"http://{replica.http}"
+
+    rw, ro = out["readWriteToken"], out["readOnlyToken"]
+    writes = client.run(
+        replica_url, rw, ["CREATE TABLE notes (body TEXT)", "INSERT INTO notes VALUES ('hi')"]
+    )
+    assert all(w["ok"] for w in writes), writes
+    (read,) = client.run(primary_url, ro, ["SELECT body FROM notes"])
+    assert read["ok"] and read["rows"] == [["hi"]], read
+    (anonymous,) = client.run(primary_url, None, ["SELECT 1"])
+    assert not anonymous["ok"] and "401" in anonymous["error"], anonymous  # auth is on
+
+    again = harness.up(config)
+    assert again.ok and not again.changes(), again.changes()
+    assert again.outputs["readWriteToken"] == rw
+
+    gone = harness.destroy()
+    assert gone.ok, gone.log_text
+    ports = [int(n.http.rsplit(":", 1)[1]) for n in nodes(settings)] + [settings.local_grpc_port]
+    assert [p for p in ports if port_is_listening(p)] == []
+    assert processes_using(project) == []
