@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 PROJECT = "letter-unboxed-db"
 
@@ -285,7 +285,7 @@ class StackSettings(BaseModel):
         if self.backup_target == "s3":
             for key in ("s3_bucket", "s3_endpoint", "s3_access_key_id", "s3_secret_access_key"):
                 if getattr(self, key) is None:
-                    problems.append((to_camel(key), None, "required when backupTarget is s3"))
+                    problems.append((to_camel(key), NOT_SET, "required when backupTarget is s3"))
         ports = {"httpPort": self.http_port, "tlsPort": self.tls_port, "grpcPort": self.grpc_port}
         if len(set(ports.values())) != len(ports):
             problems.append(("grpcPort", self.grpc_port, f"ports must differ: {ports}"))
@@ -306,6 +306,14 @@ class StackSettings(BaseModel):
     @property
     def public_hostname(self) -> str:
         return f"{self.app_name}.fly.dev"
+
+
+class _NotSet:
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+NOT_SET = _NotSet()
 
 
 class SettingsError(RunError, ValueError):
@@ -343,11 +351,13 @@ def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
             top = str(e["loc"][0]) if e["loc"] else "(stack)"
             if e["type"] == "extra_forbidden":
                 why = "unknown key; allowed keys: " + ", ".join(sorted(config_keys()))
+            elif e["type"] == "missing":
+                why = f"required; {StackSettings.model_fields[to_snake(top)].description}"
             elif e["type"] == "string_pattern_mismatch":
                 why = "must be " + PATTERN_RULES[e["ctx"]["pattern"]]
             else:
                 why = e["msg"].removeprefix("Value error, ")
-            value = raw.get(top, e.get("input")) if e["type"] != "missing" else "(not set)"
+            value = raw.get(top, e.get("input")) if e["type"] != "missing" else NOT_SET
             inner = ".".join(str(p) for p in e["loc"][1:])
             if inner:
                 why = f"{inner}: {why}"

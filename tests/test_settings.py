@@ -145,3 +145,9 @@ def test_secrets_are_hidden_in_the_settings_repr():
     s = parse_settings({**S3_OK, "appName": "ok"})
     assert "wJalrXUtnFEMI" not in repr(s)
     assert s.s3_secret_access_key.get_secret_value() == "wJalrXUtnFEMI"
+
+
+def test_a_missing_required_key_says_what_it_is():
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({})
+    assert f"{PREFIX}appName = (not set): required; Fly app name" in str(caught.value)
