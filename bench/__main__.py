@@ -1,0 +1,57 @@
+"""`venv/bin/python -m bench [--quick] [--only runtime|program] [--big]`: print every table.
+
+Progress goes to stderr; the tables (Markdown) go to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+
+from . import program, runtime
+
+RUNTIME_PARTS = ("latency", "backup", "restore", "throughput")
+
+
+def machine() -> str:
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    mem_kb = 0
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return (f"{cores} cores, {mem_kb / 1024 / 1024:.0f} GiB memory, "
+            f"{platform.system()} {platform.machine()}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", choices=["runtime", "program", *RUNTIME_PARTS],
+                        help="one group (runtime, program) or one runtime part")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="fewer samples, no S3 restore")
+    parser.add_argument("--big", action="store_true", help="also restore a 1 GB database")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    tables = []
+    if args.only in (None, "program"):
+        tables += program.run_all(args.quick)
+    if args.only not in ("program",):
+        parts = set(RUNTIME_PARTS) if args.only in (None, "runtime") else {args.only}
+        opt = runtime.Options(quick=args.quick, big=args.big)
+        tables += runtime.run_all(opt, keep=args.keep, parts=parts)
+    mode = " --quick" if args.quick else ""
+    print(f"Measured {date} on {machine()}; `python -m bench{mode}"
+          f"{' --big' if args.big else ''}{' --only ' + args.only if args.only else ''}`, "
+          f"{time.monotonic() - started:.0f} s.\n")  # fmt: skip
+    for table in tables:
+        print(table.markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
