@@ -12,6 +12,26 @@ if [[ -z "${SQLD_AUTH_JWT_KEY:-}" ]]; then
   exit 1
 fi
 
+# gRPC mutual TLS: without it the gRPC port serves the whole database to anyone who can reach it
+# (FIELD-NOTES). All five PEMs (Fly secrets) or none; on Fly (FLY_MACHINE_ID is always set there)
+# none means a misconfigured machine, so refuse rather than replicate in clear.
+tls_vars=(GRPC_TLS_CA_CERT GRPC_TLS_SERVER_CERT GRPC_TLS_SERVER_KEY GRPC_TLS_CLIENT_CERT
+  GRPC_TLS_CLIENT_KEY)
+tls_missing=()
+for var in "${tls_vars[@]}"; do [[ -n "${!var:-}" ]] || tls_missing+=("$var"); done
+if ((${#tls_missing[@]} == ${#tls_vars[@]})); then
+  grpc_tls=""
+  if [[ -n "${FLY_MACHINE_ID:-}" ]]; then
+    log "on Fly but the GRPC_TLS_* secrets are not set; refusing to serve replication in clear"
+    exit 1
+  fi
+elif ((${#tls_missing[@]})); then
+  log "partial gRPC TLS material: ${tls_missing[*]} not set; set all of ${tls_vars[*]} or none"
+  exit 1
+else
+  grpc_tls=1
+fi
+
 DATA_DIR="${DATA_DIR:-/data}"
 export DATA_DIR # litestream.yml expands ${DATA_DIR}
 
@@ -54,8 +74,6 @@ case "$role" in
       exit 1
     fi
     primary_url="${PRIMARY_GRPC_URL:-http://${PRIMARY_REGION}.${FLY_APP_NAME}.internal:5001}"
-    log "role replica (region ${FLY_REGION:-none}): sqld follows $primary_url, no Litestream"
-    exec "$SQLD_BIN" "${sqld_args[@]}" --primary-grpc-url "$primary_url"
     ;;
   primary) ;;
   *)
@@ -63,6 +81,43 @@ case "$role" in
     exit 1
     ;;
 esac
+
+# sqld reads TLS material from files only. Off the volume (a snapshot must not carry keys),
+# private to this user; printf is a builtin, so no PEM ever appears in an argv.
+if [[ -n "$grpc_tls" ]]; then
+  tls_dir="$(mktemp -d "${TMPDIR:-/tmp}/grpc-tls.XXXXXX")" # mode 700
+  (
+    umask 077
+    for var in "${tls_vars[@]}"; do printf '%s\n' "${!var}" >"$tls_dir/$var.pem"; done
+  )
+  if [[ "$role" == primary ]]; then
+    sqld_args+=(--grpc-tls --grpc-cert-file "$tls_dir/GRPC_TLS_SERVER_CERT.pem"
+      --grpc-key-file "$tls_dir/GRPC_TLS_SERVER_KEY.pem"
+      --grpc-ca-cert-file "$tls_dir/GRPC_TLS_CA_CERT.pem")
+  else
+    # sqld's gRPC client (tonic) does TLS for https:// URLs only and talks plain h2 to http://
+    # ones, even with --primary-grpc-tls. It checks the name "sqld" in the primary's
+    # certificate whatever host it dials (config.rs: domain_name("sqld")).
+    primary_url="https://${primary_url#*://}"
+    sqld_args+=(--primary-grpc-tls --primary-grpc-cert-file "$tls_dir/GRPC_TLS_CLIENT_CERT.pem"
+      --primary-grpc-key-file "$tls_dir/GRPC_TLS_CLIENT_KEY.pem"
+      --primary-grpc-ca-cert-file "$tls_dir/GRPC_TLS_CA_CERT.pem")
+  fi
+  log "gRPC mutual TLS on, material in $tls_dir"
+else
+  log "gRPC without TLS (allowed off Fly only): anyone who reaches the gRPC port can replicate"
+fi
+unset "${tls_vars[@]}"
+# sqld gets none of the S3 credentials: Litestream reads them, and copies LITESTREAM_* to AWS_*
+# in its own environment, which its -exec child would inherit.
+sqld_env=(env)
+for var in LITESTREAM_ACCESS_KEY_ID LITESTREAM_SECRET_ACCESS_KEY AWS_ACCESS_KEY_ID \
+  AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN; do sqld_env+=(-u "$var"); done
+
+if [[ "$role" == replica ]]; then
+  log "role replica (region ${FLY_REGION:-none}): sqld follows $primary_url, no Litestream"
+  exec "${sqld_env[@]}" "$SQLD_BIN" "${sqld_args[@]}" --primary-grpc-url "$primary_url"
+fi
 
 log "role primary (region ${FLY_REGION:-none}): sqld under Litestream, gRPC on $grpc_addr"
 mkdir -p "$(dirname "$db")"
@@ -99,8 +154,8 @@ create_litestream_tables() {
   local sql='CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);'
   sql+=' CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER);'
   local body="{\"requests\":[{\"type\":\"sequence\",\"sql\":\"$sql\"},{\"type\":\"close\"}]}"
-  SQLD_HTTP_AUTH="basic:$boot_credential" "$SQLD_BIN" --db-path "$DATA_DIR/sqld" \
-    --http-listen-addr "127.0.0.1:$boot_port" --no-welcome >&2 &
+  SQLD_HTTP_AUTH="basic:$boot_credential" "${sqld_env[@]}" "$SQLD_BIN" \
+    --db-path "$DATA_DIR/sqld" --http-listen-addr "127.0.0.1:$boot_port" --no-welcome >&2 &
   local boot_pid=$! response="" attempt
   trap 'kill -TERM "$boot_pid"; wait "$boot_pid"; log "stopped while starting"; exit 0' TERM INT
   for ((attempt = 1; attempt <= 100; attempt++)); do # up to ~10 s for sqld to listen
@@ -125,6 +180,7 @@ create_litestream_tables() {
 create_litestream_tables
 
 # litestream -exec splits its argument like a shell (go-shellwords): quote every word.
-sqld_command="$(printf '%q ' "$SQLD_BIN" "${sqld_args[@]}" --grpc-listen-addr "$grpc_addr")"
+sqld_command="$(printf '%q ' "${sqld_env[@]}" "$SQLD_BIN" "${sqld_args[@]}" \
+  --grpc-listen-addr "$grpc_addr")"
 log "starting litestream replicate -config $LITESTREAM_CONFIG -exec sqld"
 exec "$LITESTREAM_BIN" replicate -config "$LITESTREAM_CONFIG" -exec "$sqld_command"

@@ -59,9 +59,11 @@ class GrpcTls:
 
 
 def grpc_server_names(settings: StackSettings) -> list[str]:
-    """Every name a replica may dial the primary by (6PN DNS on Fly, loopback locally)."""
+    """Names for the primary's certificate. sqld's replica checks the name `sqld` whatever host
+    it dials (libsql-server config.rs: domain_name("sqld")); the 6PN and loopback names keep
+    the certificate honest for any other client."""
     app, region = settings.app_name, settings.primary_region
-    return [f"{region}.{app}.internal", f"{app}.internal", "localhost"]
+    return ["sqld", f"{region}.{app}.internal", f"{app}.internal", "localhost"]
 
 
 def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:

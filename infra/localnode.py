@@ -109,9 +109,14 @@ def start(args: argparse.Namespace) -> None:
         print(f"localnode: {args.name} already running on http://{args.http}")
         return
     stop_node(state_dir, args.name)
+    tmp_dir = state_dir / f"{args.name}.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(mode=0o700)
     env = {
         **os.environ,
         "DATA_DIR": str(state_dir / args.name),
+        # run.sh writes the gRPC TLS keys under TMPDIR: keep them with the stack, removed with it.
+        "TMPDIR": str(tmp_dir),
         "SQLD_ROLE": args.role,
         "FLY_REGION": args.region,
         "SQLD_HTTP_LISTEN_ADDR": args.http,
@@ -161,6 +166,7 @@ def stop_node(state_dir: Path, name: str) -> None:
             pass
         print(f"localnode: stopped {name}")
     pid_file(state_dir, name).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / f"{name}.tmp", ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,6 +79,11 @@ def test_local_stack_up_serves_replicated_writes_then_destroy_leaves_nothing(loc
     assert replica.role == "replica"
     replica_url = f"http://{replica.http}"
 
+    logs = project / ".pulumi-local" / "local"
+    # Replication runs over mutual TLS with the program's own CA and certificates.
+    for name in ("primary", replica.name):
+        assert "gRPC mutual TLS on" in (logs / f"{name}.log").read_text()
+
     rw, ro = out["readWriteToken"], out["readOnlyToken"]
     writes = client.run(
         replica_url, rw, ["CREATE TABLE notes (body TEXT)", "INSERT INTO notes VALUES ('hi')"]
@@ -98,3 +103,4 @@ def test_local_stack_up_serves_replicated_writes_then_destroy_leaves_nothing(loc
     ports = [int(n.http.rsplit(":", 1)[1]) for n in nodes(settings)] + [settings.local_grpc_port]
     assert [p for p in ports if port_is_listening(p)] == []
     assert processes_using(project) == []
+    assert not list(logs.glob("*.tmp")), "TLS key folders must go with the nodes"

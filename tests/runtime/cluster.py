@@ -12,6 +12,7 @@ stack can start nodes exactly the way the tests do.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import shutil
@@ -25,11 +26,15 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SH = REPO / "assets" / "run.sh"
@@ -89,6 +94,91 @@ class Keys:
     def token(self, access: str | None = "rw") -> str:
         claims = {"a": access} if access else {}
         return jwt.encode(claims, self._private, algorithm="EdDSA")
+
+
+# --- gRPC mutual TLS material, shaped like infra/keys.py's --------------------------------------
+
+# The names infra/keys.py puts in the primary's certificate, for loopback. "sqld" is the name a
+# replica checks whatever URL it dials: sqld 0.24 pins the TLS server name with
+# `.domain_name("sqld")` (libsql-server/src/config.rs, RpcClientConfig::configure).
+GRPC_SERVER_NAMES = ("sqld", "localhost")
+GRPC_SERVER_IPS = ("127.0.0.1", "::1")
+GRPC_TLS_VARS = (
+    "GRPC_TLS_CA_CERT",
+    "GRPC_TLS_SERVER_CERT",
+    "GRPC_TLS_SERVER_KEY",
+    "GRPC_TLS_CLIENT_CERT",
+    "GRPC_TLS_CLIENT_KEY",
+)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,  # sqld's server reads PKCS#8 keys only (rpc/mod.rs)
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _cert(subject: str, key, issuer: str, issuer_key, *, ca: bool, usage=None, sans=()):
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if usage:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class GrpcTls:
+    """A private CA, the primary's server certificate and the replicas' client certificate,
+    as PEM text (ECDSA P-256, PKCS#8 keys), like infra/keys.grpc_tls makes them."""
+
+    ca_cert: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+
+    @classmethod
+    def generate(cls, name: str = "test", server_names=GRPC_SERVER_NAMES) -> GrpcTls:
+        """Every call makes a new CA: a second call is an unrelated CA, for attack tests."""
+        ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in "abc")
+        ca_name = f"{name} gRPC CA"
+        sans = [x509.DNSName(n) for n in server_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in GRPC_SERVER_IPS]
+        return cls(
+            ca_cert=_cert(ca_name, ca_key, ca_name, ca_key, ca=True).decode(),
+            server_cert=_cert(
+                f"{name} grpc-server", server_key, ca_name, ca_key, ca=False,
+                usage=ExtendedKeyUsageOID.SERVER_AUTH, sans=sans,
+            ).decode(),
+            server_key=_pem_key(server_key),
+            client_cert=_cert(
+                f"{name} grpc-client", client_key, ca_name, ca_key, ca=False,
+                usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+            ).decode(),
+            client_key=_pem_key(client_key),
+        )
+
+    def env(self) -> dict[str, str]:
+        """The Fly secrets infra/database.py sets, as every machine sees them."""
+        values = (self.ca_cert, self.server_cert, self.server_key, self.client_cert,
+                  self.client_key)
+        return dict(zip(GRPC_TLS_VARS, values, strict=True))
+
+    def pems(self) -> list[str]:
+        return list(self.env().values())
 
 
 # --- Hrana over HTTP from Python, for readiness and quick checks --------------------------------
@@ -171,6 +261,15 @@ def process_group_pids(pgid: int) -> list[int]:
     return pids
 
 
+def process_argv(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+
+
+def process_environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
 @dataclass
 class Node:
     role: str
@@ -196,6 +295,18 @@ class Node:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def sqld_pids(self) -> list[int]:
+        """The node's long-running sqld (the loopback bootstrap sqld is gone by then)."""
+        sqld = self.env["SQLD_BIN"]
+        pids = []
+        for pid in process_group_pids(self.proc.pid):
+            try:
+                if process_argv(pid)[:1] == [sqld]:
+                    pids.append(pid)
+            except OSError:
+                continue
+        return pids
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -254,6 +365,7 @@ def node_env(
     litestream_config: Path | None = None,
     primary_grpc_url: str | None = None,
     extra_env: dict[str, str] | None = None,
+    grpc_tls: GrpcTls | None = None,
 ) -> dict[str, str]:
     env = {
         k: v
@@ -276,6 +388,10 @@ def node_env(
         env["LITESTREAM_CONFIG"] = str(litestream_config)
     if primary_grpc_url is not None:
         env["PRIMARY_GRPC_URL"] = primary_grpc_url
+    if grpc_tls is not None:
+        env.update(grpc_tls.env())
+        # run.sh writes the PEMs under TMPDIR: keep them beside the node, not in the shared /tmp.
+        env["TMPDIR"] = str(data_dir.with_name(data_dir.name + ".tmp"))
     env.update(extra_env or {})
     return env
 
@@ -292,10 +408,12 @@ def start_node(
     extra_env: dict[str, str] | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 30,
+    grpc_tls: GrpcTls | None = None,
+    wait: bool = True,
 ) -> Node:
-    """Start assets/run.sh in its own process group and wait until it serves authenticated
-    queries. Logs (stdout and stderr) append to log_path, outside DATA_DIR so a deleted
-    volume keeps them."""
+    """Start assets/run.sh in its own process group and (unless wait=False, for a node that
+    is expected never to be ready) wait until it serves authenticated queries. Logs (stdout
+    and stderr) append to log_path, outside DATA_DIR so a deleted volume keeps them."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or data_dir.with_name(data_dir.name + ".log")
     env = node_env(
@@ -307,7 +425,10 @@ def start_node(
         litestream_config=litestream_config,
         primary_grpc_url=primary_grpc_url,
         extra_env=extra_env,
+        grpc_tls=grpc_tls,
     )
+    if "TMPDIR" in env:
+        Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             ["bash", str(RUN_SH)],
@@ -318,6 +439,8 @@ def start_node(
             start_new_session=True,  # one process group: kill9() takes sqld with it
         )
     node = Node(role, data_dir, ports, proc, log_path, time.monotonic(), env)
+    if not wait:
+        return node
     try:
         node.wait_ready(keys.token("rw"), ready_timeout)
     except BaseException:

@@ -11,6 +11,7 @@ import pytest
 
 from tests import realtools
 from tests.runtime.cluster import (
+    GrpcTls,
     Keys,
     LibsqlClient,
     Node,
@@ -40,6 +41,12 @@ def tools() -> Tools:
 @pytest.fixture(scope="session")
 def keys() -> Keys:
     return Keys()
+
+
+@pytest.fixture(scope="session")
+def grpc_tls() -> GrpcTls:
+    """The cluster's gRPC CA with its server and client certificates (as the Fly secrets)."""
+    return GrpcTls.generate("cluster")
 
 
 @pytest.fixture(scope="session")
