@@ -15,6 +15,7 @@ from pathlib import Path
 from tests import realtools
 from tests.runtime.cluster import (
     RUN_SH,
+    GrpcTls,
     Keys,
     Node,
     Ports,
@@ -63,6 +64,8 @@ class Fleet:
     nodes: list[Node] = field(default_factory=list)
     servers: list[S3Server] = field(default_factory=list)
     keep: bool = False
+    # Replication over mutual TLS, as on Fly, so figures include its cost.
+    grpc_tls: GrpcTls = field(default_factory=GrpcTls.generate)
 
     @classmethod
     def create(cls, keep: bool = False) -> Fleet:
@@ -82,7 +85,7 @@ class Fleet:
     def start(self, role: str, name: str, **kwargs) -> Node:
         node = start_node(
             role, self.root / name, kwargs.pop("ports", None) or Ports.pick(),
-            tools=self.tools, keys=self.keys, **kwargs,
+            tools=self.tools, keys=self.keys, grpc_tls=self.grpc_tls, **kwargs,
         )  # fmt: skip
         self.nodes.append(node)
         return node
@@ -97,7 +100,8 @@ class Fleet:
         data_dir.mkdir(parents=True, exist_ok=True)
         ports = Ports.pick()
         env = node_env("primary", data_dir, ports, tools=self.tools, keys=self.keys,
-                       litestream_config=litestream_config, extra_env=extra_env)  # fmt: skip
+                       litestream_config=litestream_config, extra_env=extra_env,
+                       grpc_tls=self.grpc_tls)  # fmt: skip
         log_path = data_dir.with_name(name + ".log")
         token = self.token
         with open(log_path, "ab") as log:
