@@ -58,6 +58,12 @@ def _script(*lines: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _if_succeeds(command: str) -> str:
+    """`if` line that runs COMMAND with stdout passed through and stderr kept in $err, so the
+    script can decide whether a failure is one that counts as done (needs `exec 3>&1`)."""
+    return f"if err=$({command} 2>&1 1>&3 3>&-); then"
+
+
 # Prints "ID SIZE_GB" for each volume named $1 in region $2, from `volumes list --json`
 # on stdin. The array holds flat objects (fly-go volume_types.go Volume), so a closing
 # brace ends one volume.
@@ -102,7 +108,7 @@ def app_create(flyctl: str, app: str, org: str) -> str:
     return _script(
         "set -u",
         "exec 3>&1",
-        f"if err=$({fly} apps create {a} --org {o} 2>&1 1>&3 3>&-); then",
+        _if_succeeds(f"{fly} apps create {a} --org {o}"),
         '  [ -z "$err" ] || printf \'%s\\n\' "$err" >&2',
         "  exit 0",
         "fi",
@@ -138,7 +144,7 @@ def app_destroy(flyctl: str, app: str) -> str:
     return _script(
         "set -u",
         "exec 3>&1",
-        f"if err=$({fly} apps destroy {a} --yes 2>&1 1>&3 3>&-); then",
+        _if_succeeds(f"{fly} apps destroy {a} --yes"),
         '  [ -z "$err" ] || printf \'%s\\n\' "$err" >&2',
         "  exit 0",
         "fi",
@@ -220,7 +226,7 @@ def volume_destroy_by_id(flyctl: str, app: str) -> str:
         "set -u",
         "exec 3>&1",
         *_volume_id_from_previous_stdout(),
-        f'if err=$({fly} volumes destroy "$vol_id" -a {a} --yes 2>&1 1>&3 3>&-); then',
+        _if_succeeds(f'{fly} volumes destroy "$vol_id" -a {a} --yes'),
         "  exit 0",
         "fi",
         f"if vols=$({fly} volumes list -a {a} --json 2>&1); then",
@@ -324,7 +330,7 @@ def region_volumes_destroy(flyctl: str, app: str, name: str, region: str) -> str
         "fi",
         f"ids=$(printf '%s\\n' \"$vols\" | matching_volumes {q(name)} {q(region)} | cut -d' ' -f1)",
         "for id in $ids; do",
-        f'  if err=$({fly} volumes destroy "$id" -a {a} --yes 2>&1 1>&3 3>&-); then',
+        "  " + _if_succeeds(f'{fly} volumes destroy "$id" -a {a} --yes'),
         "    continue",
         "  fi",
         f"  if now=$({fly} volumes list -a {a} --json 2>&1); then",
@@ -479,7 +485,7 @@ def scale_count(flyctl: str, app: str, region: str, count: int) -> str:
     return _script(
         "set -u",
         "exec 3>&1",
-        f"if err=$({command} 2>&1 1>&3 3>&-); then",
+        _if_succeeds(command),
         '  [ -z "$err" ] || printf \'%s\\n\' "$err" >&2',
         "  exit 0",
         "fi",
