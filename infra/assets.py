@@ -50,7 +50,8 @@ def render_files(settings: StackSettings) -> dict[str, str]:
 
 
 def digest(files: dict[str, str]) -> str:
-    """sha256 over names and contents, independent of dict order."""
+    """sha256 over names and contents, independent of dict order (build files, or secrets:
+    a change of either must redeploy)."""
     h = hashlib.sha256()
     for name in sorted(files):
         data = files[name].encode()

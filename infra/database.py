@@ -7,7 +7,6 @@ is never an input and never lands in state.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pulumi
@@ -17,10 +16,6 @@ from infra import assets, flyctl, keys
 from infra.settings import StackSettings
 
 BUILD_ROOT = Path("build")  # relative: state must not depend on where the checkout lives
-
-
-def secrets_digest(stdin: str) -> str:
-    return hashlib.sha256(stdin.encode()).hexdigest()
 
 
 class Database(pulumi.ComponentResource):
@@ -149,7 +144,7 @@ class Database(pulumi.ComponentResource):
             ),
             environment={
                 "BUILD_DIGEST": build_digest,
-                "SECRETS_DIGEST": pulumi.Output.secret(stdin.apply(secrets_digest)),
+                "SECRETS_DIGEST": pulumi.Output.secret(self.secrets.apply(assets.digest)),
             },
             # Frees the primary's volume so it can be destroyed after.
             delete=flyctl.scale_count(fly, s.app_name, s.primary_region, 0),

@@ -6,7 +6,6 @@ delete stops it, so `pulumi up -s local` / `pulumi destroy -s local` behave like
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +64,7 @@ def run(parent: pulumi.Resource, settings: StackSettings, secrets: pulumi.Output
     digest = assets.write_build_context(settings, build_dir)
     # TLS material and the JWT key reach run.sh as environment, as Fly secrets do.
     env = pulumi.Output.secret(secrets)
-    secrets_digest = pulumi.Output.secret(
-        secrets.apply(lambda v: hashlib.sha256(repr(sorted(v.items())).encode()).hexdigest())
-    )
+    secrets_digest = pulumi.Output.secret(secrets.apply(assets.digest))
     # What Fly would set on a machine; FLY_REGION is per node (localnode --region).
     fly_like_env = {"PRIMARY_REGION": settings.primary_region, "FLY_APP_NAME": settings.app_name}
     all_nodes = nodes(settings)
