@@ -102,6 +102,8 @@ class Fleet:
         env = node_env("primary", data_dir, ports, tools=self.tools, keys=self.keys,
                        litestream_config=litestream_config, extra_env=extra_env,
                        grpc_tls=self.grpc_tls)  # fmt: skip
+        if "TMPDIR" in env:  # run.sh writes the gRPC TLS keys there; start_node makes it too
+            Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
         log_path = data_dir.with_name(name + ".log")
         token = self.token
         with open(log_path, "ab") as log:
