@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 from pulumi_command import local
 
-from infra import assets, flyctl, keys
+from infra import assets, flyctl, keys, local_stack
 from infra.settings import StackSettings
 
 BUILD_ROOT = Path("build")  # relative: state must not depend on where the checkout lives
@@ -37,8 +37,6 @@ class Database(pulumi.ComponentResource):
         if settings.target == "fly":
             self._fly()
         else:
-            from infra import local_stack
-
             endpoints = local_stack.run(self, settings, self.secrets)
             self.https_url, self.libsql_url = endpoints.http_url, endpoints.libsql_url
 
