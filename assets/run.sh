@@ -134,8 +134,10 @@ fi
 # page writes made outside sqld never reach sqld's replication log, so replicas would get a
 # schema naming pages they never received. Creating the tables through sqld first puts them in
 # the log. A short-lived sqld on loopback does it, guarded by a one-off HTTP basic credential
-# (sqld prefers SQLD_HTTP_AUTH over JWT: make_user_auth_strategy in main.rs).
-boot_port="${http_addr##*:}"
+# (sqld prefers SQLD_HTTP_AUTH over JWT: make_user_auth_strategy in main.rs). It borrows the
+# gRPC port, free until the real sqld starts, so Fly's /health check on the HTTP port never
+# mistakes it for the database.
+boot_port="${grpc_addr##*:}"
 boot_credential="$(head -c 24 /dev/urandom | base64 | tr -d '\n')"
 
 boot_request() { # SECONDS METHOD PATH [BODY] -> prints the raw HTTP response

@@ -527,7 +527,7 @@ def restores_and_cold_starts(fleet: Fleet, opt: Options, s3) -> list[Table]:
     cold_rows = [
         ["cold start, empty volume: run.sh → authenticated query", str(e.n), fmt(e.p50, 3),
          fmt(e.hi, 3), e.spread("s", 3), "≤ 2 s", met(e.p50 <= 2 and e.hi <= 2)],
-        ["(first `/health` 200, the bootstrap sqld)", str(h.n), fmt(h.p50, 3), fmt(h.hi, 3),
+        ["(first `/health` 200 on the HTTP port)", str(h.n), fmt(h.p50, 3), fmt(h.hi, 3),
          h.spread("s", 3), "", ""],
         ["cold start after restoring 100 MB (file backup)", str(a.n), fmt(a.p50, 3),
          fmt(a.hi, 3), a.spread("s", 3), "report", "n/a"],
@@ -535,8 +535,8 @@ def restores_and_cold_starts(fleet: Fleet, opt: Options, s3) -> list[Table]:
     cold_notes = [
         "From `Popen(bash run.sh)` until `POST /v2/pipeline` with a valid JWT answers 200, polled "
         "every 10 ms (each poll a new connection). Empty: no backup yet, so run.sh skips the "
-        "restore, runs its bootstrap sqld (which answers /health but rejects JWTs), then "
-        "Litestream starts sqld. `met` requires every sample ≤ 2 s.",
+        "restore, runs its bootstrap sqld on the gRPC port to create Litestream's tables, "
+        "then Litestream starts sqld. `met` requires every sample ≤ 2 s.",
     ]
     return [restore_table, Table("Cold start", cold_header, cold_rows, cold_notes)]
 

@@ -91,21 +91,11 @@ def healthy(http_addr: str) -> bool:
         return False
 
 
-def serving(pid: int, http_addr: str) -> bool:
-    """run.sh has handed over to Litestream or sqld, and sqld answers.
-
-    /health alone is not enough: on a primary, run.sh briefly runs a bootstrap sqld on the same
-    port before it execs Litestream.
-    """
-    args = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
-    return "run.sh" not in args.stdout and args.stdout.strip() != "" and healthy(http_addr)
-
-
 def start(args: argparse.Namespace) -> None:
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     pid = running_pid(state_dir, args.name)
-    if pid and serving(pid, args.http):
+    if pid and healthy(args.http):
         print(f"localnode: {args.name} already running on http://{args.http}")
         return
     stop_node(state_dir, args.name)
@@ -141,7 +131,7 @@ def start(args: argparse.Namespace) -> None:
     pid_file(state_dir, args.name).write_text(str(child.pid))
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
-        if serving(child.pid, args.http):
+        if healthy(args.http):
             print(f"localnode: {args.name} ({args.role}) ready on http://{args.http}")
             return
         if child.poll() is not None:

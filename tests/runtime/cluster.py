@@ -312,8 +312,8 @@ class Node:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_ready(self, token: str, timeout: float = 30) -> float:
-        """Seconds until sqld answers an authenticated query (run.sh's loopback bootstrap
-        answers /health too, but rejects JWTs)."""
+        """Seconds until sqld answers an authenticated query: what a client needs, which is
+        more than /health (a health check does not prove auth works)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -81,14 +83,14 @@ def test_unknown_role_exits_before_starting_anything(recorded, overrides, messag
 
 
 def test_primary_that_cannot_prepare_its_database_exits_and_says_why(tools, keys, tmp_path):
-    """The loopback sqld that creates Litestream's tables needs the HTTP port; when it cannot
+    """The loopback sqld that creates Litestream's tables borrows the gRPC port; when it cannot
     run, run.sh stops instead of starting Litestream on a database replicas would choke on."""
     ports = Ports.pick()
     config = litestream_config(tmp_path / "litestream.yml", backup_target="file")
     env = node_env("primary", tmp_path / "data", ports, tools=tools, keys=keys,
                    litestream_config=config)
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", ports.http))
+        taken.bind(("127.0.0.1", ports.grpc))
         taken.listen()
         done = subprocess.run(
             ["bash", str(RUN_SH)], env=env, capture_output=True, text=True, timeout=60
@@ -96,3 +98,30 @@ def test_primary_that_cannot_prepare_its_database_exits_and_says_why(tools, keys
     assert done.returncode != 0
     assert "run.sh: could not create Litestream's tables" in done.stderr
     assert "starting litestream replicate" not in done.stderr
+
+
+def test_the_http_port_answers_only_once_the_real_sqld_serves(tools, keys, tmp_path):
+    """Fly's /health check and the proxy use the HTTP port: it must stay closed while run.sh's
+    bootstrap sqld (basic auth, no JWT) prepares the database, so the first /health 200 comes
+    from the sqld that accepts tokens."""
+    from tests.runtime.cluster import http_status, start_node
+
+    config = litestream_config(tmp_path / "litestream.yml", backup_target="file")
+    node = start_node("primary", tmp_path / "data", Ports.pick(), tools=tools, keys=keys,
+                      litestream_config=config, wait=False)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and node.alive():
+            try:
+                with urllib.request.urlopen(f"{node.url}/health", timeout=1) as health:
+                    healthy = health.status == 200
+            except OSError:
+                healthy = False
+            if healthy:
+                assert http_status(node.url, keys.token("rw")) == 200
+                break
+            time.sleep(0.005)
+        else:
+            pytest.fail(f"primary never became healthy:\n{node.log_text()[-2000:]}")
+    finally:
+        node.stop()
