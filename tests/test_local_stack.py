@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def local_stack_config(http_port: int, grpc_port: int) -> dict[str, str]:
     return flat
 
 
+def free_port_pair() -> int:
+    """A free port whose next port is free too: the replica takes localHttpPort + 1."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports on loopback")
+
+
 def processes_using(folder: Path) -> list[str]:
     """Command lines of live processes whose environment or arguments name this folder."""
     found = []
@@ -49,7 +63,7 @@ def processes_using(folder: Path) -> list[str]:
 def local_stack(tmp_path):
     found = realtools.require("sqld", "litestream", "node", "libsql_client")
     project = copy_project(tmp_path)
-    http, grpc = free_port(), free_port()
+    http, grpc = free_port_pair(), free_port()
     # sqld and litestream on PATH, as the README asks of a local user.
     path = os.pathsep.join([str(found["sqld"].parent), str(found["litestream"].parent)])
     env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"}
