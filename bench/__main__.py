@@ -1,4 +1,5 @@
-"""`venv/bin/python -m bench [--quick] [--only runtime|program] [--big]`: print every table.
+"""`venv/bin/python -m bench [--quick] [--only runtime|program] [--big] [--soak SECONDS]`: print
+every table.
 
 Progress goes to stderr; the tables (Markdown) go to stdout."""
 
@@ -8,7 +9,9 @@ import argparse
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from . import program, runtime
 
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer samples, no S3 restore")
     parser.add_argument("--big", action="store_true", help="also restore a 1 GB database")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    parser.add_argument("--soak", type=float, metavar="SECONDS",
+                        help="also run the soak: writers, checkpoints, a restart, S3")  # fmt: skip
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -50,7 +55,28 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.monotonic() - started:.0f} s.\n")  # fmt: skip
     for table in tables:
         print(table.markdown())
+    if args.soak:
+        report = soak(args.soak)
+        print(f"### Soak ({args.soak:.0f} s)\n\n{report.table()}\n")
+        return 0 if report.ok else 1
     return 0
+
+
+def soak(seconds: float):
+    """The runtime suite's soak, for longer than a test may take: acknowledged writes must equal
+    the rows on the primary, after a restore, and on each replica."""
+    from tests.runtime.cluster import S3Server
+    from tests.runtime.soak import run_soak
+
+    from .fleet import find_tools
+
+    tools = find_tools()
+    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
+        s3 = S3Server(tools.moto_server, Path(tmp) / "moto.log")
+        try:
+            return run_soak(Path(tmp), tools, seconds, s3=s3, log=lambda *a: None)
+        finally:
+            s3.stop()
 
 
 if __name__ == "__main__":
