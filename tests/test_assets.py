@@ -46,7 +46,6 @@ def test_fly_toml_has_what_fly_needs_and_no_public_grpc(rendered):
         {
             "source": "db_data",
             "destination": "/data",
-            "initial_size": f"{s.volume_size_gb}gb",
             "snapshot_retention": 5,
         }
     ]
