@@ -32,13 +32,7 @@ def find_tools() -> Tools:
     missing = [n for n in ("sqld", "litestream", "moto_server") if found[n] is None]
     if missing:
         raise SystemExit(f"missing runtime tools {missing}: run `make setup`")
-    return Tools(
-        sqld=found["sqld"],
-        litestream=found["litestream"],
-        node=found["node"],
-        node_modules=realtools.NODE_MODULES if found["libsql_client"] else None,
-        moto_server=found["moto_server"],
-    )
+    return realtools.installed()
 
 
 def health_ok(port: int) -> bool:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.runtime.cluster import Tools
+
 REPO = Path(__file__).resolve().parents[1]
 NODE_MODULES = REPO / ".tools" / "node_modules"
 VENV_BIN = Path(sys.executable).parent
@@ -29,6 +31,19 @@ def locate() -> dict[str, Path | None]:
         "node": Path(node) if node else None,
         "libsql_client": _file(NODE_MODULES / "@libsql" / "client" / "package.json"),
     }
+
+
+def installed() -> Tools:
+    """The installed tools as the runtime helpers take them (a missing one is None): call
+    require() first where a test needs one."""
+    found = locate()
+    return Tools(
+        sqld=found["sqld"],
+        litestream=found["litestream"],
+        node=found["node"],
+        node_modules=NODE_MODULES if found["libsql_client"] else None,
+        moto_server=found["moto_server"],
+    )
 
 
 def require(*names: str) -> dict[str, Path]:

@@ -20,7 +20,7 @@ from infra.settings import parse_settings
 from tests import realtools
 from tests.harness import Harness
 from tests.project import PROJECT, ROOT, copy_project
-from tests.runtime.cluster import LibsqlClient, Tools, free_port, port_is_listening
+from tests.runtime.cluster import LibsqlClient, free_port, port_is_listening
 
 
 def local_stack_config(http_port: int, grpc_port: int) -> dict[str, str]:
@@ -69,12 +69,8 @@ def local_stack(tmp_path):
     env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"}
     harness = Harness(tmp_path / "pulumi", project / "__main__.py", PROJECT, "local", env=env)
     config = local_stack_config(http, grpc)
-    tools = Tools(
-        sqld=found["sqld"], litestream=found["litestream"], node=found["node"],
-        node_modules=realtools.NODE_MODULES,
-    )  # fmt: skip
     try:
-        yield harness, config, project, LibsqlClient(tools)
+        yield harness, config, project, LibsqlClient(realtools.installed())
     finally:
         harness.destroy()
         subprocess.run(["pkill", "-f", str(project)], check=False)

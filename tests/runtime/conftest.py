@@ -28,14 +28,8 @@ BUCKET = "runtime-tests"
 
 @pytest.fixture(scope="session")
 def tools() -> Tools:
-    found = realtools.require("sqld", "litestream", "node", "libsql_client")
-    return Tools(
-        sqld=found["sqld"],
-        litestream=found["litestream"],
-        node=found["node"],
-        node_modules=realtools.NODE_MODULES,
-        moto_server=realtools.locate()["moto_server"],
-    )
+    realtools.require("sqld", "litestream", "node", "libsql_client")
+    return realtools.installed()
 
 
 @pytest.fixture(scope="session")

@@ -272,9 +272,7 @@ def main() -> None:
     parser.add_argument("--payload-bytes", type=int, default=1000)
     parser.add_argument("--target", choices=["s3", "file"], default="s3")
     args = parser.parse_args()
-    found = realtools.locate()
-    tools = Tools(sqld=found["sqld"], litestream=found["litestream"], node=found["node"],
-                  node_modules=realtools.NODE_MODULES, moto_server=found["moto_server"])
+    tools = realtools.installed()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         s3 = S3Server(tools.moto_server, Path(tmp) / "moto.log") if args.target == "s3" else None
         try:
