@@ -14,6 +14,8 @@ import jinja2
 from infra.settings import StackSettings
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+# Relative to the project (where `pulumi up` runs): state must not depend on the checkout's path.
+BUILD_ROOT = Path("build")
 
 # Output name -> template under assets/ (the Dockerfile only takes the pinned versions).
 TEMPLATES = {
@@ -58,6 +60,11 @@ def digest(files: dict[str, str]) -> str:
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
     return h.hexdigest()
+
+
+def build_dir(stack: str) -> Path:
+    """Where a stack's build context is rendered; `fly deploy` ships this folder."""
+    return BUILD_ROOT / stack
 
 
 def write_build_context(settings: StackSettings, out_dir: Path) -> str:

@@ -7,15 +7,11 @@ is never an input and never lands in state.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pulumi
 from pulumi_command import local
 
 from infra import assets, flyctl, keys, local_stack
 from infra.settings import StackSettings
-
-BUILD_ROOT = Path("build")  # relative: state must not depend on where the checkout lives
 
 
 class Database(pulumi.ComponentResource):
@@ -89,7 +85,7 @@ class Database(pulumi.ComponentResource):
 
     def _fly(self) -> None:
         s, fly = self.settings, self.settings.flyctl
-        build_dir = BUILD_ROOT / pulumi.get_stack()
+        build_dir = assets.build_dir(pulumi.get_stack())
         build_digest = assets.write_build_context(s, build_dir)
         shown = local.Logging.STDOUT_AND_STDERR
 

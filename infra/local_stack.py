@@ -59,14 +59,14 @@ class Endpoints:
 
 def run(parent: pulumi.Resource, settings: StackSettings, secrets: pulumi.Output) -> Endpoints:
     stack = pulumi.get_stack()
-    build_dir = Path("build") / stack
+    build_dir = assets.build_dir(stack)
     state_dir = STATE_ROOT / stack
     digest = assets.write_build_context(settings, build_dir)
-    # TLS material and the JWT key reach run.sh as environment, as Fly secrets do.
-    env = pulumi.Output.secret(secrets)
     secrets_digest = pulumi.Output.secret(secrets.apply(assets.digest))
-    # What Fly would set on a machine; FLY_REGION is per node (localnode --region).
+    # TLS material and the JWT key reach run.sh as environment, as Fly secrets do, beside what
+    # Fly would set on a machine (FLY_REGION is per node: localnode --region).
     fly_like_env = {"PRIMARY_REGION": settings.primary_region, "FLY_APP_NAME": settings.app_name}
+    node_env = pulumi.Output.secret(secrets.apply(lambda v: {**v, **fly_like_env}))
     all_nodes = nodes(settings)
     primary_grpc = f"http://localhost:{settings.local_grpc_port}"
     started: list[local.Command] = []
@@ -83,7 +83,7 @@ def run(parent: pulumi.Resource, settings: StackSettings, secrets: pulumi.Output
                 f"local-{node.name}",
                 create=node_command(flags, "start"),
                 delete=node_command(ident, "stop"),
-                environment=env.apply(lambda v: {**v, **fly_like_env}),
+                environment=node_env,
                 # A new run.sh or new keys restart the node, as a deploy does on Fly.
                 triggers=[digest, secrets_digest],
                 logging=local.Logging.STDOUT_AND_STDERR,
