@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel, to_snake
+from pydantic.alias_generators import to_camel
 
 PROJECT = "letter-unboxed-db"
 
@@ -332,7 +332,9 @@ class SettingsError(RunError, ValueError):
 
 
 def _hide_secret(key: str, value: Any) -> Any:
-    return "[secret]" if key.startswith("s3AccessKey") or key.startswith("s3Secret") else value
+    """A key typed SecretStr in the model never has its value echoed."""
+    field = config_keys().get(key)
+    return "[secret]" if field is not None and "SecretStr" in str(field.annotation) else value
 
 
 def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
@@ -352,7 +354,7 @@ def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
             if e["type"] == "extra_forbidden":
                 why = "unknown key; allowed keys: " + ", ".join(sorted(config_keys()))
             elif e["type"] == "missing":
-                why = f"required; {StackSettings.model_fields[to_snake(top)].description}"
+                why = f"required; {config_keys()[top].description}"
             elif e["type"] == "string_pattern_mismatch":
                 why = "must be " + PATTERN_RULES[e["ctx"]["pattern"]]
             else:

@@ -151,3 +151,11 @@ def test_a_missing_required_key_says_what_it_is():
     with pytest.raises(SettingsError) as caught:
         parse_settings({})
     assert f"{PREFIX}appName = (not set): required; Fly app name" in str(caught.value)
+
+
+@pytest.mark.parametrize("secret_key", ["s3AccessKeyId", "s3SecretAccessKey"])
+def test_every_secret_key_is_hidden_in_errors(secret_key):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({**S3_OK, "appName": "ok", secret_key: ["value-in-a-list"]})
+    assert "value-in-a-list" not in str(caught.value)
+    assert f"{PREFIX}{secret_key} = '[secret]'" in str(caught.value)
