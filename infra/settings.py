@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
 from pulumi import RunError
@@ -95,8 +95,10 @@ class StackSettings(BaseModel):
     protect: bool = Field(
         False, description="Protect the app and primary volume from `pulumi destroy`."
     )
+    # `flyctl`, not `fly`: CI's setup-flyctl action installs the release archive, which holds
+    # only the `flyctl` binary (the `fly` link comes from the install script or brew).
     flyctl: str = Field(
-        "fly",
+        "flyctl",
         pattern=EXECUTABLE,
         description="The flyctl executable to run (a name on PATH or a path).",
     )
@@ -161,22 +163,18 @@ class StackSettings(BaseModel):
     backup_sync_interval: str = Field(
         "1s", pattern=DURATION, description="How often Litestream ships new WAL frames, e.g. `1s`."
     )
-    s3_bucket: str | None = Field(
-        None,
-        pattern=S3_BUCKET,
-        description="S3 target: bucket name.",
-    )
-    s3_endpoint: str | None = Field(
-        None,
-        pattern=HTTP_URL,
-        description="S3 target: endpoint URL (Tigris: `https://fly.storage.tigris.dev`).",
+    # The S3 keys default to "" (not set), never to nothing: the Pulumi CLI requires in every
+    # stack each key Pulumi.yaml declares without a default (pkg/workspace/config.go mergeConfig).
+    s3_bucket: str = Field("", description="S3 target: bucket name.")
+    s3_endpoint: str = Field(
+        "", description="S3 target: endpoint URL (Tigris: `https://fly.storage.tigris.dev`)."
     )
     s3_region: str = Field("auto", pattern=S3_REGION, description="S3 target: region.")
-    s3_access_key_id: SecretStr | None = Field(
-        None, description="S3 target: access key id (secret config)."
+    s3_access_key_id: SecretStr = Field(
+        SecretStr(""), description="S3 target: access key id (set it with `--secret`)."
     )
-    s3_secret_access_key: SecretStr | None = Field(
-        None, description="S3 target: secret access key (secret config)."
+    s3_secret_access_key: SecretStr = Field(
+        SecretStr(""), description="S3 target: secret access key (set it with `--secret`)."
     )
 
     # Deploys
@@ -249,6 +247,30 @@ class StackSettings(BaseModel):
             raise ValueError(f"unknown machine size; allowed: {', '.join(VM_SIZES)}")
         return size
 
+    @field_validator("s3_bucket", "s3_endpoint", mode="before")
+    @classmethod
+    def _unset_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_name(cls, bucket: str) -> str:
+        if bucket and not re.fullmatch(S3_BUCKET, bucket):
+            raise ValueError("must be " + PATTERN_RULES[S3_BUCKET])
+        return bucket
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint_url(cls, endpoint: str) -> str:
+        if endpoint and not re.fullmatch(HTTP_URL, endpoint):
+            raise ValueError("must be " + PATTERN_RULES[HTTP_URL])
+        return endpoint
+
+    @field_validator("s3_access_key_id", "s3_secret_access_key", mode="before")
+    @classmethod
+    def _unset_secret_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
     @field_validator("backup_path")
     @classmethod
     def _relative_path(cls, path: str) -> str:
@@ -284,7 +306,8 @@ class StackSettings(BaseModel):
             )
         if self.backup_target == "s3":
             for key in ("s3_bucket", "s3_endpoint", "s3_access_key_id", "s3_secret_access_key"):
-                if getattr(self, key) is None:
+                value = getattr(self, key)
+                if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
                     problems.append((to_camel(key), NOT_SET, "required when backupTarget is s3"))
         ports = {"httpPort": self.http_port, "tlsPort": self.tls_port, "grpcPort": self.grpc_port}
         if len(set(ports.values())) != len(ports):
@@ -331,40 +354,62 @@ class SettingsError(RunError, ValueError):
         )
 
 
+def secret_config_keys() -> list[str]:
+    """Config keys typed SecretStr: their values are never echoed and must be set encrypted."""
+    return [key for key, field in config_keys().items() if field.annotation is SecretStr]
+
+
 def _hide_secret(key: str, value: Any) -> Any:
-    """A key typed SecretStr in the model never has its value echoed."""
-    field = config_keys().get(key)
-    return "[secret]" if field is not None and "SecretStr" in str(field.annotation) else value
+    return "[secret]" if key in secret_config_keys() else value
 
 
-def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
+def parse_settings(
+    raw: Mapping[str, Any], secret_keys: Collection[str] | None = None
+) -> StackSettings:
     """Validate a stack's config (keys without the project prefix) into settings.
 
-    Raises SettingsError naming every bad key at once; secret values are never echoed.
+    secret_keys (unprefixed), when given, are the keys the stack holds encrypted: a SecretStr key
+    set in plain text is refused, since Pulumi.yaml cannot mark it `secret: true` (the CLI would
+    then demand it in every stack). Raises SettingsError naming every bad key at once; secret
+    values are never echoed.
     """
     try:
-        return StackSettings.model_validate(dict(raw))
+        settings = StackSettings.model_validate(dict(raw))
     except ValidationError as err:
-        problems: list[tuple[str, Any, str]] = []
-        for e in err.errors():
-            if isinstance(e.get("ctx", {}).get("error"), SettingsError):
-                problems.extend(e["ctx"]["error"].problems)
-                continue
-            top = str(e["loc"][0]) if e["loc"] else "(stack)"
-            if e["type"] == "extra_forbidden":
-                why = "unknown key; allowed keys: " + ", ".join(sorted(config_keys()))
-            elif e["type"] == "missing":
-                why = f"required; {config_keys()[top].description}"
-            elif e["type"] == "string_pattern_mismatch":
-                why = "must be " + PATTERN_RULES[e["ctx"]["pattern"]]
-            else:
-                why = e["msg"].removeprefix("Value error, ")
-            value = raw.get(top, e.get("input")) if e["type"] != "missing" else NOT_SET
-            inner = ".".join(str(p) for p in e["loc"][1:])
-            if inner:
-                why = f"{inner}: {why}"
-            problems.append((top, _hide_secret(top, value), why))
-        raise SettingsError(problems) from None
+        raise SettingsError(_problems(raw, err)) from None
+    if secret_keys is not None:
+        plain = [key for key in secret_config_keys() if raw.get(key) and key not in secret_keys]
+        if plain:
+            raise SettingsError(
+                [
+                    (key, "[secret]", f"set it encrypted: `pulumi config set --secret {key} ...`")
+                    for key in plain
+                ]
+            )
+    return settings
+
+
+def _problems(raw: Mapping[str, Any], err: ValidationError) -> list[tuple[str, Any, str]]:
+    problems: list[tuple[str, Any, str]] = []
+    for e in err.errors():
+        if isinstance(e.get("ctx", {}).get("error"), SettingsError):
+            problems.extend(e["ctx"]["error"].problems)
+            continue
+        top = str(e["loc"][0]) if e["loc"] else "(stack)"
+        if e["type"] == "extra_forbidden":
+            why = "unknown key; allowed keys: " + ", ".join(sorted(config_keys()))
+        elif e["type"] == "missing":
+            why = f"required; {config_keys()[top].description}"
+        elif e["type"] == "string_pattern_mismatch":
+            why = "must be " + PATTERN_RULES[e["ctx"]["pattern"]]
+        else:
+            why = e["msg"].removeprefix("Value error, ")
+        value = raw.get(top, e.get("input")) if e["type"] != "missing" else NOT_SET
+        inner = ".".join(str(p) for p in e["loc"][1:])
+        if inner:
+            why = f"{inner}: {why}"
+        problems.append((top, _hide_secret(top, value), why))
+    return problems
 
 
 def config_keys() -> dict[str, Any]:
@@ -388,4 +433,11 @@ def load_settings() -> StackSettings:
             raw[full_key[len(prefix) :]] = parsed if isinstance(parsed, (list, dict)) else value
         except (json.JSONDecodeError, TypeError):
             raw[full_key[len(prefix) :]] = value
-    return parse_settings(raw)
+    # Which keys the stack holds encrypted: from the language host's environment, or in-process.
+    from_env = set(pulumi_config.get_config_secret_keys_env())
+    encrypted = {
+        key
+        for key in secret_config_keys()
+        if prefix + key in from_env or pulumi_config.is_config_secret(prefix + key)
+    }
+    return parse_settings(raw, encrypted)

@@ -1,10 +1,13 @@
 """The pull-request preview and deploy workflows: valid, and shaped as the README promises."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from infra.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -48,8 +51,16 @@ def test_pushes_to_main_go_up_staging_then_prod_with_flyctl_installed():
     assert jobs["staging"]["with"]["stack"] == "staging"
     assert jobs["prod"]["with"]["stack"] == "prod" and jobs["prod"]["needs"] == "staging"
     up = load("up.yml")
-    uses = [s.get("uses", "") for s in steps(up)]
-    assert any(u.startswith("superfly/flyctl-actions/setup-flyctl") for u in uses)
+    setup = next(s for s in steps(up) if "flyctl-actions/setup-flyctl" in s.get("uses", ""))
+    # A pinned action and a pinned flyctl release, not whatever is newest on the day.
+    assert not setup["uses"].endswith(("@master", "@main"))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", str(setup["with"]["version"]))
+    # The action's archive holds only `flyctl` (goreleaser `files: [only-the-binary*]`), so
+    # the program must call that name unless a stack says otherwise.
+    assert StackSettings.model_fields["flyctl"].default == "flyctl"
+    for stack in ("prod", "staging"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert "letter-unboxed-db:flyctl" not in config, stack
     pulumi = next(s for s in steps(up) if s.get("uses", "").startswith("pulumi/actions@"))
     assert pulumi["with"]["command"] == "up"
     assert pulumi["env"]["FLY_API_TOKEN"] == "${{ secrets.FLY_API_TOKEN }}"
