@@ -3,6 +3,14 @@
 //   {"mode":"run","url":U,"authToken":T,"statements":[sql | {sql, args}]}
 //     -> {"results":[{"ok":true,"columns":[...],"rows":[[...]],"rowsAffected":n} |
 //                    {"ok":false,"code":C,"error":MSG}]}
+//     An argument {"$blob":N} is sent as a blob of N bytes, {"$text":N} as a text of N "x"s:
+//     megabytes of value without megabytes of JSON on stdin (every mode).
+//   {"mode":"batch",...,"statements":[...],"txMode":"write"}  (client.batch)
+//     -> {"results":[{"ok":true,"sets":[{columns,rows,rowsAffected,lastInsertRowid}...]} | error]}
+//   {"mode":"transaction",...,"statements":[...],"txMode":"write"}  (client.transaction)
+//     -> {"results":[one result per statement as in "run", then {"commit":true,"ok":...}]}
+//   {"mode":"multiple",...,"sql":S}  (client.executeMultiple)
+//     -> {"results":[{"ok":true} | error]}
 //   {"mode":"load","url":U,"authToken":T,"table":N,"writers":W,"durationMs":D,
 //    "payloadBytes":B,"idBase":I}
 //     -> one line per attempt: {"ack":id,"t":ms} once acknowledged, {"fail":id,"t":ms,"error":M}
@@ -26,11 +34,89 @@ function plain(value) {
   return value;
 }
 
+function generatedArg(value) {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    if ("$blob" in value) return new Uint8Array(value.$blob).fill(0x62);
+    if ("$text" in value) return "x".repeat(value.$text);
+  }
+  return value;
+}
+
+function statement(stmt) {
+  if (typeof stmt === "string" || !Array.isArray(stmt.args)) return stmt;
+  return { ...stmt, args: stmt.args.map(generatedArg) };
+}
+
+function resultSet(rs) {
+  const rowid = rs.lastInsertRowid;
+  return {
+    columns: rs.columns,
+    rows: rs.rows.map((row) => Array.from(row, plain)),
+    rowsAffected: rs.rowsAffected,
+    lastInsertRowid: rowid === undefined ? null : plain(rowid),
+  };
+}
+
+function failure(err) {
+  return { ok: false, code: err.code || null, error: String(err.message || err) };
+}
+
+function emitResults(results) {
+  process.stdout.write(JSON.stringify({ results }) + "\n");
+}
+
+async function runBatch(client, req) {
+  try {
+    const sets = await client.batch(req.statements.map(statement), req.txMode || "write");
+    emitResults([{ ok: true, sets: sets.map(resultSet) }]);
+  } catch (err) {
+    emitResults([failure(err)]);
+  }
+}
+
+async function runTransaction(client, req) {
+  const results = [];
+  let tx;
+  try {
+    tx = await client.transaction(req.txMode || "write");
+  } catch (err) {
+    emitResults([failure(err)]);
+    return;
+  }
+  try {
+    for (const stmt of req.statements) {
+      try {
+        results.push({ ok: true, ...resultSet(await tx.execute(statement(stmt))) });
+      } catch (err) {
+        results.push(failure(err));
+      }
+    }
+    try {
+      await tx.commit();
+      results.push({ commit: true, ok: true });
+    } catch (err) {
+      results.push({ commit: true, ...failure(err) });
+    }
+  } finally {
+    tx.close();
+  }
+  emitResults(results);
+}
+
+async function runMultiple(client, req) {
+  try {
+    await client.executeMultiple(req.sql);
+    emitResults([{ ok: true }]);
+  } catch (err) {
+    emitResults([failure(err)]);
+  }
+}
+
 async function runStatements(client, statements) {
   const results = [];
   for (const stmt of statements) {
     try {
-      const rs = await client.execute(stmt);
+      const rs = await client.execute(statement(stmt));
       results.push({
         ok: true,
         columns: rs.columns,
@@ -74,6 +160,9 @@ async function main() {
   try {
     if (req.mode === "run") await runStatements(client, req.statements);
     else if (req.mode === "load") await load(client, req);
+    else if (req.mode === "batch") await runBatch(client, req);
+    else if (req.mode === "transaction") await runTransaction(client, req);
+    else if (req.mode === "multiple") await runMultiple(client, req);
     else throw new Error(`unknown mode ${req.mode}`);
   } finally {
     client.close();
