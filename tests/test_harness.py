@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from tests.harness import Harness
+from tests.harness import Harness, cliconfig
 
 PROJECT = "t"
 
@@ -229,33 +229,134 @@ def test_failed_create_stops_the_run_and_a_retry_converges(stack):
     assert stack.up(withGate=True, flag=flag, gateVersion="v2").changes() == {}
 
 
-def test_protect_refuses_destroy_before_anything_is_deleted(stack):
-    stack.up(protect=True, withCache=True)
+def protect_refusal(stack: Stack, name: str) -> str:
+    """The engine's whole message for refusing to delete the protected resource `name`."""
+    urn = next(e["urn"] for e in stack.harness.state()["resources"]
+               if e["urn"].endswith("::" + name))
+    return (
+        f'resource "{urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, '
+        "either remove the `protect` flag from the resource in your Pulumi program and run "
+        f"`pulumi up`, or use the command:\n`pulumi state unprotect '{urn}'`"
+    )
+
+
+def test_protected_replace_stops_up_before_the_replacement_but_preview_goes_on(stack):
+    stack.up(protect=True)
     stack.new_lines()
 
-    no_replace = stack.up(protect=True, withCache=True, appTrigger="t2")
-    assert not no_replace.ok
-    assert no_replace.error.startswith('unable to replace resource "urn:pulumi:dev::t::')
-    assert stack.new_lines() == []  # refused before the replacement was created
+    planned = stack.preview(protect=True, appTrigger="t2", withCache=True)
+    assert not planned.ok
+    assert planned.error.startswith('unable to replace resource "urn:pulumi:dev::t::')
+    assert "as it is currently marked for protection" in planned.error
+    # Preview reports the error and still shows the rest of the plan (volume reads app's
+    # stdout, unknown until a replacement would run).
+    assert planned.changes() == {"app": "replace", "volume": "update", "cache": "create"}
+
+    refused = stack.up(protect=True, appTrigger="t2", withCache=True)
+    assert not refused.ok
+    assert refused.error == planned.error
+    assert stack.new_lines() == []  # no replacement, and cache (registered later) not created
+    assert "cache" not in stack.harness.resource_names()
+
+
+# `vault` is protected (knob) and needs, transitively: its parent component `shelf`, `base`
+# (depends_on) and `root` (through base's environment); `leaf` needs vault; `side` is unrelated.
+PROTECT_PROGRAM = """
+import pulumi
+from pulumi_command import local
+
+cfg = pulumi.Config()
+LOG = cfg.require("log")
+full = cfg.get_bool("full") is not False
+
+
+def command(name, **kwargs):
+    return local.Command(name, create=f'echo "create {name}" >> "{LOG}"',
+                         delete=f'echo "delete {name}" >> "{LOG}"', **kwargs)
+
+
+class Shelf(pulumi.ComponentResource):
+    def __init__(self, name, opts=None):
+        super().__init__("t:index:Shelf", name, None, opts)
+
+
+if full:
+    command("side")
+root = command("root")
+base = command("base", environment={"ROOT": root.stdout})
+if full:
+    shelf = Shelf("shelf")
+    vault = command("vault", opts=pulumi.ResourceOptions(
+        parent=shelf, depends_on=[base], protect=cfg.get_bool("protect") or False))
+    command("leaf", opts=pulumi.ResourceOptions(depends_on=[vault]))
+"""
+
+
+def test_destroy_goes_on_past_a_protected_resource_and_keeps_what_it_depends_on(tmp_path):
+    stack = Stack(tmp_path, PROTECT_PROGRAM)
+    assert stack.up(protect=True).ok
+    stack.new_lines()
 
     refused = stack.destroy()
     assert not refused.ok
-    assert 'unable to delete resource "urn:pulumi:dev::t::' in refused.error
-    assert "as it is currently marked for protection" in refused.error
-    assert stack.new_lines() == []  # not even the unprotected ones
-    assert set(stack.harness.resource_names()) == {"app", "volume", "ordered", "cache"}
+    assert refused.error == protect_refusal(stack, "vault")
+    # leaf goes first; side, after the refusal, too. vault's parent, its dependency and that
+    # one's dependency are never stepped.
+    assert stack.new_lines() == ["delete leaf", "delete side"]
+    assert [refused.op(name) for name in ("shelf", "base", "root")] == [None, None, None]
+    assert set(stack.harness.resource_names()) == {"root", "base", "shelf", "vault"}
+    assert stack.harness.resource("vault")["protect"]
 
-    unprotected = stack.up(protect=False, withCache=True)
-    assert unprotected.changes() == {}  # only the flag changed: no command runs
+    assert stack.up(protect=False).changes() == {"leaf": "create", "side": "create"}
+    stack.new_lines()
     destroyed = stack.destroy()
     assert destroyed.ok, destroyed.error
     lines = stack.new_lines()
-    # Reverse dependency order; PULUMI_COMMAND_STDOUT carries app's last output to its delete.
-    assert lines[-1] == "delete app m1 prev=app-id-1"
-    assert lines.index("delete volume") < lines.index("delete app m1 prev=app-id-1")
-    assert set(lines) == {"delete cache c1", "delete volume", "delete ordered",
-                          "delete app m1 prev=app-id-1"}
+    assert lines.index("delete vault") < lines.index("delete base") < lines.index("delete root")
     assert stack.harness.resource_names() == []
+
+
+def test_up_refuses_to_delete_a_protected_resource_and_deletes_the_rest(tmp_path):
+    stack = Stack(tmp_path, PROTECT_PROGRAM)
+    assert stack.up(protect=True).ok
+    stack.new_lines()
+
+    planned = stack.preview(full=False)
+    assert not planned.ok
+    assert planned.error == protect_refusal(stack, "vault")  # refused in preview too
+    assert planned.changes() == {"leaf": "delete", "vault": "delete", "side": "delete"}
+
+    removed = stack.up(full=False)
+    assert not removed.ok
+    assert removed.error == protect_refusal(stack, "vault")
+    # shelf, vault's parent, is no longer in the program either, but stays with vault.
+    assert stack.new_lines() == ["delete leaf", "delete side"]
+    assert set(stack.harness.resource_names()) == {"root", "base", "shelf", "vault"}
+
+
+def test_a_child_of_a_protected_component_is_protected(tmp_path):
+    program = """
+    import pulumi
+    from pulumi_command import local
+
+    log = pulumi.Config().require("log")
+    shelf = pulumi.ComponentResource("t:index:Shelf", "shelf",
+                                     opts=pulumi.ResourceOptions(protect=True))
+    local.Command("inner", create="true", delete=f'echo "delete inner" >> "{log}"',
+                  opts=pulumi.ResourceOptions(parent=shelf))
+    local.Command("loose", create="true", delete=f'echo "delete loose" >> "{log}"',
+                  opts=pulumi.ResourceOptions(parent=shelf, protect=False))
+    """
+    stack = Stack(tmp_path, program)
+    assert stack.up().ok
+    assert stack.harness.resource("shelf")["protect"]
+    assert stack.harness.resource("inner")["protect"]  # inherited from the parent
+    assert not stack.harness.resource("loose")["protect"]  # an explicit False wins
+
+    refused = stack.destroy()
+    assert refused.error == protect_refusal(stack, "inner")
+    assert stack.new_lines() == ["delete loose"]
+    assert stack.harness.resource_names() == ["shelf", "inner"]
 
 
 def test_preview_plans_without_running_anything(stack):
@@ -426,3 +527,230 @@ def test_tls_keys_are_real_secret_and_stable(tmp_path):
     assert recurved.outputs["edPem"] == out["edPem"]
     new_ec = serialization.load_pem_private_key(recurved.outputs["ecPem"].encode(), None)
     assert isinstance(new_ec.curve, ec.SECP384R1)
+
+
+# --- the CLI's config validation (tests/harness/cliconfig.py) ------------------------------------
+
+
+def project_config(tmp_path: Path, config_block: str, name: str = PROJECT) -> dict:
+    path = tmp_path / "Pulumi.yaml"
+    path.write_text(f"name: {name}\nruntime: python\nconfig:\n" + textwrap.indent(
+        textwrap.dedent(config_block), "  "))
+    return cliconfig.load_project(path)
+
+
+def refusal(project: dict, config: dict[str, str], secret_keys=()) -> str | None:
+    try:
+        cliconfig.apply_project_config(project, "prod", config, list(secret_keys))
+    except cliconfig.ConfigError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize("present, missing_text", [
+    (["zone", "size"], "value 'region'"),
+    (["zone"], "values 'region' and 'size'"),
+    ([], "values 'region', 'size' and 'zone'"),
+])
+def test_every_missing_key_without_default_is_named_in_one_error(tmp_path, present, missing_text):
+    project = project_config(tmp_path, """
+        zone: {}
+        size: {type: integer}
+        region: {type: string, description: no default and no value}
+        color: {type: string, default: red}
+        label: {value: fixed}
+        aws:region: {value: us-east-1}
+    """)
+    config = {f"{PROJECT}:{key}": "1" for key in present}
+    assert refusal(project, config) == (
+        f"validating stack config: Stack 'prod' is missing configuration {missing_text}")
+
+
+def test_a_typed_secret_key_needs_an_encrypted_value_even_over_its_default(tmp_path):
+    project = project_config(tmp_path, """
+        token: {type: string, secret: true}
+        pin: {type: integer, secret: true, default: 1234}
+        loose: {secret: true}
+    """)
+    must_encrypt = "validating stack config: Stack 'prod' with configuration key '{}' " \
+        "must be encrypted as it's secret"
+    token, pin, loose = f"{PROJECT}:token", f"{PROJECT}:pin", f"{PROJECT}:loose"
+    assert refusal(project, {token: "t", pin: "1", loose: "l"}, [pin]) == must_encrypt.format(
+        "token")
+    # A default is merged as a plain value, so a typed secret key's default is refused.
+    assert refusal(project, {token: "t", loose: "l"}, [token]) == must_encrypt.format("pin")
+    # An untyped key is never checked, secret or not.
+    merged, secret_keys = cliconfig.apply_project_config(
+        project, "prod", {token: "t", pin: "1", loose: "l"}, [token, pin])
+    assert secret_keys == [pin, token]
+    assert merged[loose] == "l"
+
+
+@pytest.mark.parametrize("declared, value, secret, full_type", [
+    ("{type: integer}", "20", False, None),
+    ("{type: integer}", "-7", True, None),  # a secure value is checked once decrypted
+    ("{type: integer}", "twenty", True, "integer"),
+    ("{type: integer}", "1.5", False, "integer"),
+    ("{type: boolean}", "false", False, None),
+    ("{type: boolean}", "yes", False, "boolean"),
+    ("{type: string}", "20", False, None),
+    ("{type: string}", '["a"]', False, "string"),
+    ("{type: array, items: {type: string}}", '["a", "b"]', False, None),
+    ("{type: array, items: {type: string}}", '["a", 1]', False, "array<string>"),
+    ("{type: array, items: {type: string}}", "a", False, "array<string>"),
+    ("{type: array, items: {type: integer}}", "[1, 2.0]", False, None),
+    ("{type: array, items: {type: array, items: {type: boolean}}}", "[[true]]", False, None),
+    ("{type: array, items: {type: array, items: {type: boolean}}}", "[[1]]", False,
+     "array<array<boolean>>"),
+])
+def test_values_must_fit_the_declared_type(tmp_path, declared, value, secret, full_type):
+    project = project_config(tmp_path, f"key: {declared}\n")
+    key = f"{PROJECT}:key"
+    expected = full_type and (
+        f"validating stack config: Stack 'prod' with configuration key 'key' "
+        f"must be of type '{full_type}'")
+    assert refusal(project, {key: value}, [key] if secret else []) == expected
+
+
+def test_defaults_fill_in_as_text_and_undeclared_keys_pass_through(tmp_path):
+    project = project_config(tmp_path, """
+        size: {type: integer, default: 5}
+        debug: false
+        zones: {type: array, items: {type: string}, default: [a, "b&c"]}
+        name: {type: string, default: db}
+        label: {value: fixed}
+        aws:region: {value: us-east-1}
+    """)
+    stack = {f"{PROJECT}:name": "mine", f"{PROJECT}:extra": "undeclared",
+             "other:thing": "foreign", f"{PROJECT}:token": "s"}
+    merged, secret_keys = cliconfig.apply_project_config(
+        project, "prod", stack, [f"{PROJECT}:token"])
+    assert merged == {
+        f"{PROJECT}:size": "5", f"{PROJECT}:debug": "false",
+        f"{PROJECT}:zones": '["a","b\\u0026c"]',  # encoding/json escapes &
+        f"{PROJECT}:name": "mine", f"{PROJECT}:label": "fixed", "aws:region": "us-east-1",
+        f"{PROJECT}:extra": "undeclared", "other:thing": "foreign", f"{PROJECT}:token": "s",
+    }
+    assert secret_keys == [f"{PROJECT}:token"]  # defaults are never secret
+
+
+@pytest.mark.parametrize("declaration, message", [
+    ("x: {default: 1, value: 2}", "project config 'x' cannot have both a 'default' and 'value' "
+     "attribute"),
+    ("x: {type: array}", "The configuration key 'x' declares an array but does not specify the "
+     "underlying type via the 'items' attribute"),
+    ("x: {type: integer, default: ten}", "The default value specified for configuration key 'x' "
+     "is not of the expected type 'integer'"),
+    ("aws:region: {type: string, value: a}", "Configuration key 'aws:region' is not namespaced "
+     "by the project and should not define a type"),
+    ("aws:region: {}", "Configuration key 'aws:region' is namespaced and must provide an "
+     "attribute 'value'"),
+])
+def test_a_bad_declaration_refuses_the_project(tmp_path, declaration, message):
+    with pytest.raises(cliconfig.ConfigError) as refused:
+        project_config(tmp_path, declaration + "\n")
+    assert str(refused.value) == f"could not unmarshal '{tmp_path / 'Pulumi.yaml'}': {message}"
+
+
+def test_a_secret_key_may_declare_a_default(tmp_path):
+    project = project_config(tmp_path, "token: {secret: true, default: none}\n")
+    assert cliconfig.apply_project_config(project, "prod", {}) == ({f"{PROJECT}:token": "none"}, [])
+
+
+def test_a_stack_file_loads_as_the_cli_hands_it_to_the_program(tmp_path):
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(textwrap.dedent("""\
+        config:
+          t:mode: off
+          t:on: true
+          t:count: 3
+          t:ratio: 2.50
+          t:replicas: [ams=1, sin=2]
+          t:token:
+            secure: v1:standin
+          t:s3:
+            bucket: b
+            key:
+              secure: k
+          plain: value
+          aws:region: us-east-1
+    """))
+    config, secret_keys = cliconfig.load_stack_file(stack_file, PROJECT)
+    assert config == {
+        "t:mode": "off",  # go-yaml v3 reads only true/false as booleans
+        "t:on": "true", "t:count": "3", "t:ratio": "2.5",
+        "t:replicas": '["ams=1","sin=2"]', "t:token": "v1:standin",
+        "t:s3": '{"bucket":"b","key":"k"}', "t:plain": "value", "aws:region": "us-east-1",
+    }
+    assert secret_keys == ["t:s3", "t:token"]
+
+
+CONFIG_PROGRAM = """
+import pathlib
+
+import pulumi
+from pulumi_command import local
+
+pathlib.Path("program-ran").touch()
+cfg = pulumi.Config()
+local.Command("thing", create="echo made")
+pulumi.export("region", cfg.get("region"))
+pulumi.export("size", cfg.get_int("size"))
+pulumi.export("zones", cfg.get_object("zones"))
+pulumi.export("token", cfg.get_secret("token"))
+"""
+
+CONFIG_PROJECT = """\
+name: t
+runtime: python
+config:
+  region:
+    type: string
+  size:
+    type: integer
+    default: 2
+  zones:
+    type: array
+    items:
+      type: string
+    default: [a, b]
+"""
+
+
+def test_a_refused_config_runs_no_program_and_destroy_skips_the_check(tmp_path):
+    stack = Stack(tmp_path, CONFIG_PROGRAM)
+    program_dir = Path(stack.harness.program).parent
+    (program_dir / "Pulumi.yaml").write_text(CONFIG_PROJECT)
+    missing = "validating stack config: Stack 'dev' is missing configuration value 'region'"
+
+    for run in (stack.preview, stack.up):
+        refused = run()
+        assert (refused.ok, refused.error, refused.ops, refused.steps) == (False, missing, [], [])
+    assert not (program_dir / "program-ran").exists()
+    assert not stack.harness.state_path.exists()
+
+    made = stack.up(region="yyz")
+    assert made.ok, made.error
+    assert made.outputs == {"region": "yyz", "size": 2, "zones": ["a", "b"]}
+
+    # A key the stack lacks, added later: `pulumi destroy` does not validate.
+    (program_dir / "Pulumi.yaml").write_text(CONFIG_PROJECT + "  org:\n    type: string\n")
+    assert not stack.up(region="yyz").ok
+    destroyed = stack.destroy()
+    assert destroyed.ok, destroyed.error
+    assert stack.harness.resource_names() == []
+
+
+def test_without_config_the_stack_file_beside_the_project_file_is_read(tmp_path):
+    program = write_program(tmp_path / "program", CONFIG_PROGRAM)
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    (project_dir / "Pulumi.yaml").write_text(CONFIG_PROJECT)
+    (project_dir / "Pulumi.dev.yaml").write_text(
+        "config:\n  region: ams\n  t:zones: [c]\n  t:token:\n    secure: tok-standin\n")
+    harness = Harness(workdir=tmp_path / "state", program=program, project=PROJECT, stack="dev",
+                      env={"PATH": os.environ["PATH"]}, project_file=project_dir / "Pulumi.yaml")
+    result = harness.up()
+    assert result.ok, result.error
+    assert result.outputs == {"region": "ams", "size": 2, "zones": ["c"], "token": "tok-standin"}
+    assert result.secret_outputs == {"token"}

@@ -1,7 +1,8 @@
 """The part of the Pulumi engine the harness emulates: steps, state, deletes.
 
 Behaviour and its source (pulumi/pulumi pkg/resource/deploy/step_generator.go, step.go,
-pulumi-go-provider infer/resource.go, pulumi-command local/commandController.go):
+step_executor.go, deployment_executor.go, source_eval.go; pulumi-go-provider infer/resource.go;
+pulumi-command local/commandController.go):
 
 - No old state -> create. Same inputs (after ignoreChanges) -> same, nothing runs, the old
   outputs go back to the program. Changed inputs -> update, unless the provider or the
@@ -10,15 +11,28 @@ pulumi-go-provider infer/resource.go, pulumi-command local/commandController.go)
   pulumi-tls (a Terraform bridge) replaces on every input change here.
 - Replace: create the new one now and delete the old one after the program ended, with the
   other deletes; with deleteBeforeReplace, delete the old one first. A resource protected in
-  both old state and the program refuses replace: "unable to replace resource ...".
+  both old state and the program refuses replace (step_generator.go continueStepsFromDiff):
+  "unable to replace resource ...". `up` stops there, before the replacement exists; preview
+  reports it and goes on planning, and fails at the end.
 - A failed create stores nothing (the provider returns no partial state: commandController.go
   returns a plain error). A failed update keeps the old state. The first failure stops the
   run: resources registered later run nothing and no delete happens.
 - After the program: resources in the old state that were not registered, plus replaced
   ones, are deleted in reverse state order (state is kept in registration order, a
-  topological order). If any of them is protected, nothing is deleted and the run fails
-  ("unable to delete resource ... protected"), as the step generator checks before deletes.
-  retainOnDelete drops the resource from state without running its delete.
+  topological order; deployment_executor.go performPostSteps runs ScheduleDeletes' antichains).
+  Nothing is refused up front. A protected resource's own delete is refused when its turn
+  comes (step.go DeleteStep.Apply, in preview too; not for the old half of a replacement):
+  'resource "..." cannot be deleted\nbecause it is protected. ...'. Since pulumi/pulumi#18396
+  (3.149) the run goes on past that refusal (step_executor.go cancelDueToError) and deletes the
+  rest, except everything the refused resource depends on, transitively: parent,
+  dependencies, propertyDependencies, deletedWith (deployment_executor.go performPostSteps with
+  graph TransitiveDependenciesOf). Those stay in state with the refused one, unstepped, and the
+  run fails. `up` deleting a resource no longer in the program and `destroy` behave the same.
+  Any other failed delete stops the run. retainOnDelete drops the resource from state without
+  running its delete.
+- protect, retainOnDelete and deletedWith that a registration leaves unset come from its
+  parent (source_eval.go inheritFromParent; the Python SDK already copies protect to children,
+  sdk/python/lib/pulumi/resource.py Resource.__init__).
 - Preview (dry run) decides the same steps and runs nothing; outputs that a step would
   compute come back unknown, as pulumi-go-provider's markComputed does.
 - Secrets: an output that mirrors a secret input stays secret; stdout/stderr do NOT become
@@ -26,9 +40,11 @@ pulumi-go-provider infer/resource.go, pulumi-command local/commandController.go)
   secretness only between same-named fields); additionalSecretOutputs makes them secret.
 
 Not modelled: parallel steps (the harness runs one step at a time, in registration order),
-the replacement of dependents forced by a deleteBeforeReplace, ignoreChanges/replaceOnChanges
-paths deeper than one property, aliases, imports, targets, refresh, providers' Check/defaults,
-resources of other providers (kept in state with inputs as outputs, nothing runs).
+the replacement of dependents forced by a deleteBeforeReplace (and its protect check),
+ignoreChanges/replaceOnChanges paths deeper than one property, aliases, imports, targets,
+refresh, --ignore-protect, providers' Check/defaults, provider resources in state (the engine
+would keep a refused resource's provider too), deletedWith's skipped provider delete,
+replaceWith, resources of other providers (kept in state with inputs as outputs, nothing runs).
 """
 
 from __future__ import annotations
@@ -58,16 +74,18 @@ TLS_OUTPUTS = {
     ],
 }
 
-# What the engine prints when `protect` stops a step (step_generator.go / step.go).
+# What the engine prints when `protect` stops a step. Replace: step_generator.go
+# continueStepsFromDiff. Delete: step.go deleteProtectedError (%q of the URN, then URN.Quote(),
+# which is single quotes outside Windows).
 REPLACE_PROTECTED = (
     'unable to replace resource "{urn}"\nas it is currently marked for protection. To unprotect '
     "the resource, remove the `protect` flag from the resource in your Pulumi program and run "
     "`pulumi up`"
 )
 DELETE_PROTECTED = (
-    'unable to delete resource "{urn}"\nas it is currently marked for protection. To unprotect '
-    "the resource, either remove the `protect` flag from the resource in your Pulumi program "
-    "and run `pulumi up` or use the command:\n`pulumi state unprotect '{urn}'`"
+    'resource "{urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, '
+    "either remove the `protect` flag from the resource in your Pulumi program and run "
+    "`pulumi up`, or use the command:\n`pulumi state unprotect '{urn}'`"
 )
 
 
@@ -110,7 +128,8 @@ class Engine:
         self.ops: list[dict] = []
         self.steps: list[dict] = []
         self.logs: list[dict] = []
-        self.error: str | None = None
+        self.error: str | None = None  # the first error; the run fails
+        self.halted = False  # a step failed the way that stops the run: no further step runs
         self.lock = threading.RLock()
 
     # --- recording -------------------------------------------------------------------------
@@ -124,9 +143,12 @@ class Engine:
     def step(self, urn: str, op: str) -> None:
         self.steps.append({"urn": urn, "op": op})
 
-    def fail(self, urn: str, message: str) -> StepFailed:
+    def fail(self, urn: str, message: str, halt: bool = True) -> StepFailed:
+        """Records an error. halt=False: the run fails at the end but goes on (a refused
+        protected delete, step_executor.go cancelDueToError; a protected replace in preview)."""
         if self.error is None:
             self.error = message
+        self.halted = self.halted or halt
         self.log(urn, "error", message)
         return StepFailed(message)
 
@@ -135,7 +157,7 @@ class Engine:
     def register(self, urn: str, request: dict) -> tuple[str, dict]:
         """Handles one RegisterResource; returns (id, outputs) for the program."""
         with self.lock:
-            if self.error is not None:
+            if self.halted:
                 # The engine stops issuing steps after the first failure.
                 raise StepFailed(f"not run: the deployment already failed ({urn})")
             if urn in self.new:
@@ -159,7 +181,11 @@ class Engine:
                 return entry["id"], entry["outputs"]
             if self._replaces(entry, changed):
                 if old.get("protect") and entry["protect"]:
-                    raise self.fail(urn, REPLACE_PROTECTED.format(urn=urn))
+                    # step_generator.go: `up` bails before the replacement is created; preview
+                    # reports the error and goes on showing the plan.
+                    error = self.fail(urn, REPLACE_PROTECTED.format(urn=urn), halt=not self.dry_run)
+                    if not self.dry_run:
+                        raise error
                 if entry["deleteBeforeReplace"]:
                     self.op(urn, entry["type"], "replace")
                     self.step(urn, "delete-replaced")
@@ -200,15 +226,21 @@ class Engine:
 
     def _entry(self, urn: str, request: dict) -> dict:
         deps = request.get("propertyDependencies", {})
+        parent = self.new.get(request.get("parent", ""), {})
+        # source_eval.go inheritFromParent: protect and retainOnDelete the request leaves unset
+        # (optional in the proto), and an empty deletedWith, come from the parent's goal.
+        protect = request.get("protect", parent.get("protect", False))
+        retain = request.get("retainOnDelete", parent.get("retainOnDelete", False))
         return {
             "urn": urn,
             "type": request["type"],
             "custom": bool(request.get("custom")),
             "id": "",
             "parent": request.get("parent", ""),
-            "protect": bool(request.get("protect")),
+            "protect": bool(protect),
             "deleteBeforeReplace": bool(request.get("deleteBeforeReplace")),
-            "retainOnDelete": bool(request.get("retainOnDelete")),
+            "retainOnDelete": bool(retain),
+            "deletedWith": request.get("deletedWith") or parent.get("deletedWith", ""),
             "dependencies": list(request.get("dependencies", [])),
             "propertyDependencies": {k: v.get("urns", []) for k, v in deps.items()},
             "additionalSecretOutputs": list(request.get("additionalSecretOutputs", [])),
@@ -349,26 +381,62 @@ class Engine:
         ]
         return list(reversed(chosen))
 
+    def transitive_dependencies(self, entry: dict) -> set[int]:
+        """id()s of the old entries `entry` needs, directly or not: parent, dependencies,
+        propertyDependencies, deletedWith (pkg/resource/graph/dependency_graph.go
+        TransitiveDependenciesOf over the old state; pkg/resource/state.go GetAllDependencies).
+        Where a URN is both live and pending delete, a pending-delete entry means the
+        pending-delete copy and a live entry the live one, as its `lookup` does."""
+        live = {e["urn"]: e for e in self.old_entries if not e.get("pendingDelete")}
+        pending = {e["urn"]: e for e in self.old_entries if e.get("pendingDelete")}
+
+        def lookup(source: dict, urn: str) -> dict | None:
+            if urn in live and urn in pending:
+                return pending[urn] if source.get("pendingDelete") else live[urn]
+            return live.get(urn) or pending.get(urn)
+
+        marked: set[int] = set()
+        todo = [entry]
+        while todo:
+            current = todo.pop()
+            if id(current) in marked:
+                continue
+            marked.add(id(current))
+            urns = [current.get("parent", ""), current.get("deletedWith", "")]
+            urns += current.get("dependencies", [])
+            for property_urns in current.get("propertyDependencies", {}).values():
+                urns += property_urns
+            todo += [found for urn in urns if urn and (found := lookup(current, urn))]
+        marked.discard(id(entry))
+        return marked
+
     def run_deletes(self, destroy: bool = False) -> None:
+        """The deletes after the program (or all of them, for destroy), in reverse dependency
+        order (deployment_executor.go performPostSteps). A protected resource's delete is
+        refused (step.go DeleteStep.Apply, also in preview) and, since pulumi/pulumi#18396 (3.149),
+        the run goes on (step_executor.go cancelDueToError) but never deletes anything the
+        refused resource depends on, transitively; the run fails at the end. Any other failed
+        delete stops the run."""
         with self.lock:
-            if self.error is not None:
+            if self.halted:
                 return
-            victims = self.condemned(destroy)
             replaced = {id(e) for e in self.replaced}
-            for entry in victims:
-                if id(entry) in replaced or entry.get("pendingDelete"):
+            kept: set[int] = set()  # depended on by a refused resource: not deleted
+            for entry in self.condemned(destroy):
+                if id(entry) in kept:
+                    continue
+                replacing = id(entry) in replaced or bool(entry.get("pendingDelete"))
+                if replacing:
                     self.step(entry["urn"], "delete-replaced")
                 else:
                     self.op(entry["urn"], entry["type"], "delete")
                     self.step(entry["urn"], "delete")
-            protected = [e for e in victims if e.get("protect") and id(e) not in replaced]
-            if protected:
-                for entry in protected:
-                    self.fail(entry["urn"], DELETE_PROTECTED.format(urn=entry["urn"]))
-                return
-            if self.dry_run:
-                return
-            for entry in victims:
+                if entry.get("protect") and not replacing:
+                    self.fail(entry["urn"], DELETE_PROTECTED.format(urn=entry["urn"]), halt=False)
+                    kept |= self.transitive_dependencies(entry)
+                    continue
+                if self.dry_run:
+                    continue
                 try:
                     self._delete(entry)
                 except StepFailed:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import cliconfig
 from . import state as state_file
 from .values import unwrap
 
@@ -83,6 +84,10 @@ class Harness:
     env: the environment of the Pulumi CLI, hence of the program and of every command
          (pulumi-command gives the child the provider's whole environment). Default: os.environ.
     cwd: working directory for a "module:function" program (a path program runs in its dir).
+    project_file: the project's Pulumi.yaml. Default: Pulumi.yaml in a path program's directory,
+         if there is one. With one, up() and preview() merge and validate the stack's config
+         against its `config:` block first, as the CLI does (cliconfig.py), and config=None
+         reads Pulumi.<stack>.yaml beside it; destroy() skips both, as the CLI does by default.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class Harness:
         command_timeout: float = 120.0,
         pipe_close_timeout: float = 5.0,
         run_timeout: float = 600.0,
+        project_file: Path | None = None,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +113,7 @@ class Harness:
         self.command_timeout = command_timeout
         self.pipe_close_timeout = pipe_close_timeout
         self.run_timeout = run_timeout
+        self.project_file = Path(project_file) if project_file else None
         self.state_path = self.workdir / "state.json"
         self.key_path = self.workdir / "state.key"
         if not self.key_path.exists():
@@ -116,13 +123,25 @@ class Harness:
     # --- operations ------------------------------------------------------------------------
 
     def up(self, config: dict[str, str] | None = None, secret_keys: list[str] | None = None):
-        return self._run("up", config, secret_keys, dry_run=False)
+        """config: {"project:key": text}; a key in secret_keys holds the decrypted value of a
+        `secure:` entry."""
+        return self._run_program("up", config, secret_keys, dry_run=False)
 
     def preview(self, config: dict[str, str] | None = None, secret_keys: list[str] | None = None):
-        return self._run("up", config, secret_keys, dry_run=True)
+        return self._run_program("up", config, secret_keys, dry_run=True)
 
     def destroy(self) -> RunResult:
         return self._run("destroy", {}, [], dry_run=False)
+
+    def project_path(self) -> Path | None:
+        """The Pulumi.yaml the CLI would read, or None (no config validation)."""
+        if self.project_file is not None:
+            return self.project_file
+        program = Path(self._program_arg())
+        if program.suffix == ".py" or program.is_dir():
+            found = (program if program.is_dir() else program.parent) / "Pulumi.yaml"
+            return found if found.exists() else None
+        return None
 
     # --- state -----------------------------------------------------------------------------
 
@@ -152,6 +171,31 @@ class Harness:
         if isinstance(self.program, Path) or Path(str(self.program)).suffix == ".py":
             return str(Path(self.program).resolve())
         return str(self.program)
+
+    def _run_program(self, mode, config, secret_keys, dry_run) -> RunResult:
+        project_path = self.project_path()
+        if project_path is None:
+            return self._run(mode, config, secret_keys, dry_run)
+        try:
+            project = cliconfig.load_project(project_path)
+            if project["name"] != self.project:
+                raise ValueError(
+                    f"Harness(project={self.project!r}) but {project_path} names the project "
+                    f"{project['name']!r}; the CLI would use the latter"
+                )
+            if config is None:
+                stack_file = project_path.with_name(f"Pulumi.{self.stack}.yaml")
+                config, secret_keys = cliconfig.load_stack_file(stack_file, self.project)
+            config, secret_keys = cliconfig.apply_project_config(
+                project, self.stack, config, secret_keys or []
+            )
+        except cliconfig.ConfigError as error:
+            # The CLI stops before the language host starts: no program, no step, no state.
+            return RunResult(
+                ok=False, error=str(error), outputs={}, secret_outputs=frozenset(), ops=[],
+                steps=[], logs=[LogLine("", "error", str(error))],
+            )
+        return self._run(mode, config, secret_keys, dry_run)
 
     def _run(self, mode, config, secret_keys, dry_run) -> RunResult:
         program = self._program_arg()

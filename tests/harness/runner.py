@@ -38,7 +38,7 @@ def _program_callable(program: str):
 
 
 def run_program(engine: Engine, job: dict) -> str | None:
-    """Evaluates the program against the engine; returns an error message or None."""
+    """Evaluates the program against the engine; None when it ran to its end, else the error."""
     import pulumi.runtime
     from pulumi.runtime.stack import run_in_stack
 
@@ -58,7 +58,7 @@ def run_program(engine: Engine, job: dict) -> str | None:
         return message
     except BaseException:  # noqa: BLE001 - reported like the language host does
         detail = traceback.format_exc()
-        if engine.error is not None:
+        if engine.halted:
             # The program only failed because a step did; Pulumi reports the step.
             engine.log("", "debug", detail)
             return engine.error
@@ -67,7 +67,7 @@ def run_program(engine: Engine, job: dict) -> str | None:
         return message
     finally:
         loop.close()
-    return engine.error
+    return None
 
 
 def stack_outputs(engine: Engine) -> dict:
@@ -91,10 +91,12 @@ def main() -> None:
         engine.run_deletes(destroy=True)
         error = engine.error
     else:
-        error = run_program(engine, job)
-        if error is None:
+        program_error = run_program(engine, job)
+        if program_error is None:
+            # The deletes follow the program even after errors that let the run go on
+            # (a protected replace in preview); run_deletes skips them after a halting one.
             engine.run_deletes()
-            error = engine.error
+        error = program_error or engine.error
 
     new_state = engine.new_state()
     if not job["dry_run"]:
