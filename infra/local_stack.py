@@ -2,10 +2,17 @@
 
 Each node is a Command whose create starts assets/run.sh detached (infra/localnode.py) and whose
 delete stops it, so `pulumi up -s local` / `pulumi destroy -s local` behave like the Fly stacks.
+
+pulumi-command runs a Command only when its inputs change, and never notices that a process
+died. So a read-only `localnode status` (an invoke: it runs in preview too) reports each node's
+generation, which is one of the node's inputs: a live, ready node keeps its generation and
+nothing runs; a dead one gets a new one, so its command runs `start` again. `start` itself
+restarts a node whose settings differ from the ones it runs with.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +20,7 @@ from pathlib import Path
 import pulumi
 from pulumi_command import local
 
-from infra import assets
+from infra import assets, keys, localnode
 from infra.settings import StackSettings
 
 STATE_ROOT = Path(".pulumi-local")  # relative to the project, like build/; ignored by git
@@ -57,7 +64,37 @@ class Endpoints:
     libsql_url: pulumi.Output[str]
 
 
-def run(parent: pulumi.Resource, settings: StackSettings, secrets: pulumi.Output) -> Endpoints:
+def probe_token(private_key_pem: pulumi.Output[str]) -> pulumi.Output[str]:
+    """A read-only token for the nodes' readiness query. Fixed claims (no clock, no expiry):
+    the same key gives the same token, so the nodes' inputs stay the same from run to run."""
+    return pulumi.Output.secret(
+        private_key_pem.apply(lambda pem: keys.mint_token(pem, "ro", issued_at=0, expiry_days=0))
+    )
+
+
+def node_generations(
+    state_dir: Path, all_nodes: list[LocalNode], probe_env: pulumi.Input[dict] | None
+) -> pulumi.Output[dict[str, str]]:
+    """Node name -> generation, from one `localnode status` over all nodes (it judges the
+    replicas by their primary), run before any node's command, in preview and up alike."""
+    names = [arg for node in all_nodes for arg in ("--name", node.name)]
+    status = local.run_output(
+        command=node_command(["--state-dir", state_dir.as_posix(), *names], "status"),
+        environment=probe_env,
+        logging=local.Logging.STDERR,  # why a node is started again; stdout is the JSON
+    )
+    return status.stdout.apply(json.loads)
+
+
+def run(
+    parent: pulumi.Resource,
+    settings: StackSettings,
+    secrets: pulumi.Output,
+    probe_token: pulumi.Output[str] | None = None,
+) -> Endpoints:
+    """probe_token: a read-only JWT (see probe_token()) with which a node counts as ready only
+    once it answers an authenticated query with the primary's data; without it, once it
+    answers a query with 401."""
     stack = pulumi.get_stack()
     build_dir = assets.build_dir(stack)
     state_dir = STATE_ROOT / stack
@@ -67,7 +104,12 @@ def run(parent: pulumi.Resource, settings: StackSettings, secrets: pulumi.Output
     # Fly would set on a machine (FLY_REGION is per node: localnode --region).
     fly_like_env = {"PRIMARY_REGION": settings.primary_region, "FLY_APP_NAME": settings.app_name}
     node_env = pulumi.Output.secret(secrets.apply(lambda v: {**v, **fly_like_env}))
+    probe_env = (
+        None if probe_token is None
+        else pulumi.Output.secret({localnode.PROBE_TOKEN_VAR: probe_token})
+    )  # fmt: skip
     all_nodes = nodes(settings)
+    generations = node_generations(state_dir, all_nodes, probe_env)
     primary_grpc = f"http://localhost:{settings.local_grpc_port}"
     started: list[local.Command] = []
     for node in all_nodes:
@@ -78,12 +120,16 @@ def run(parent: pulumi.Resource, settings: StackSettings, secrets: pulumi.Output
             flags += ["--grpc", node.grpc]
         else:
             flags += ["--primary-grpc-url", primary_grpc]
+        environment = pulumi.Output.all(node_env, probe_env or {}, generations).apply(
+            lambda v, name=node.name: {**v[0], **v[1], localnode.GENERATION_VAR: v[2][name]}
+        )
         started.append(
             local.Command(
                 f"local-{node.name}",
+                # Also what an update runs: start restarts the node if its settings changed.
                 create=node_command(flags, "start"),
                 delete=node_command(ident, "stop"),
-                environment=node_env,
+                environment=pulumi.Output.secret(environment),
                 # A new run.sh or new keys restart the node, as a deploy does on Fly.
                 triggers=[digest, secrets_digest],
                 logging=local.Logging.STDOUT_AND_STDERR,

