@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,14 @@ def fly(
     )
 
 
-def build_context(root: Path, *, mounts: bool = True, strategy: str = "") -> Path:
+def build_context(root: Path, *, mounts: bool = True, strategy: str = "", extra: str = "") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     toml = 'app = "my-app"\nprimary_region = "yyz"\n'
     if strategy:
         toml += f'\n[deploy]\n  strategy = "{strategy}"\n'
     if mounts:
         toml += '\n[mounts]\n  source = "data"\n  destination = "/data"\n'
+    toml += extra
     (root / "fly.toml").write_text(toml)
     (root / "Dockerfile").write_text("FROM scratch\n")
     return root
@@ -296,9 +298,11 @@ def test_first_deploy_needs_the_unattached_volume_in_the_primary_region(
     fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "ams", "--yes")
     result = fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false")
     assert result.returncode == 1
-    assert (
-        "Error: New machine in group 'app' needs an unattached volume named 'data' in region 'yyz'"
-    ) in result.stderr
+    # machines_deploymachinesapp.go spawnMachineInGroup wraps launchInputForLaunch's error.
+    assert result.stderr == (
+        "Error: error creating machine configuration: New machine in group 'app' needs an "
+        "unattached volume named 'data' in region 'yyz'\n"
+    )
 
 
 def test_first_deploy_creates_the_volume_when_none_exists(state: Path, tmp_path: Path) -> None:
@@ -377,3 +381,591 @@ def test_scale_up_from_no_machines_sizes_volumes_like_the_largest(
     assert result.returncode == 0, result.stderr
     [ams] = flysim.volumes(state, "my-app", region="ams")
     assert ams["size_gb"] == 9
+
+
+# --- IP addresses (internal/command/ips/*.go, fly-go resource_ip_addresses.go)
+
+HTTP_SERVICE = "\n[http_service]\n  internal_port = 8080\n"
+# A TLS port other than 443: DetermineIPType says "dedicated".
+TCP_5001 = (
+    '\n[[services]]\n  protocol = "tcp"\n  internal_port = 8080\n'
+    '  [[services.ports]]\n    port = 5001\n    handlers = ["tls", "http"]\n'
+)
+
+
+def new_app(state: Path, name: str = "my-app") -> None:
+    assert fly(state, "apps", "create", name, "--org", "personal").returncode == 0
+
+
+def test_ips_list_json_is_fly_go_ipaddress_with_the_shared_v4_last(state: Path) -> None:
+    new_app(state)
+    assert fly(state, "ips", "allocate-v4", "--shared", "-a", "my-app").returncode == 0
+    assert fly(state, "ips", "allocate-v6", "-a", "my-app").returncode == 0
+    result = fly(state, "ips", "list", "-a", "my-app", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    # types.go IPAddress has no json tags: Go field names in struct order.
+    assert [list(ip) for ip in listed] == [
+        ["ID", "Address", "Type", "Region", "CreatedAt", "ServiceName", "Network"]
+    ] * 2
+    # GetIPAddresses appends sharedIpAddress after the nodes, with no ID or region and
+    # the zero time, whatever order the addresses were allocated in.
+    assert [ip["Type"] for ip in listed] == ["v6", "shared_v4"]
+    assert listed[1]["ID"] == "" and listed[1]["Region"] == ""
+    assert listed[1]["CreatedAt"] == "0001-01-01T00:00:00Z"
+    assert listed[0]["ID"] and listed[0]["Address"].startswith("2a09:")
+    assert result.stdout.splitlines()[2] == f'        "ID": "{listed[0]["ID"]}",'
+    assert [ip["type"] for ip in flysim.ips(state, "my-app")] == ["shared_v4", "v6"]
+
+
+def test_ips_list_of_an_app_without_ips_is_an_empty_array(state: Path) -> None:
+    new_app(state)
+    assert fly(state, "ips", "list", "-a", "my-app", "--json").stdout == "[]\n"
+    missing = fly(state, "ips", "list", "-a", "nope", "--json")
+    assert (missing.returncode, missing.stderr) == (1, 'Error: Could not find App "nope"\n')
+
+
+def test_ips_list_table_uses_render_go_labels(state: Path) -> None:
+    new_app(state)
+    fly(state, "ips", "allocate-v4", "-a", "my-app", "--yes")
+    fly(state, "ips", "allocate-v4", "-a", "my-app", "--shared")
+    fly(state, "ips", "allocate-v6", "-a", "my-app")
+    fly(state, "ips", "allocate-v6", "-a", "my-app", "--private")
+    out = fly(state, "ip", "ls", "-a", "my-app").stdout  # ips.go alias "ip", list.go "ls"
+    lines = out.splitlines()
+    header = [c.strip() for c in lines[0].split("│")]
+    assert header == ["VERSION", "IP", "TYPE", "REGION", "CREATED AT"]
+    cells = [[c.strip() for c in line.split("│")] for line in lines[1:5]]
+    assert [(c[0], c[2]) for c in cells] == [
+        ("v4", "public ingress (dedicated, $2/mo)"),
+        ("v6", "public ingress (dedicated)"),
+        ("v6", "private ingress"),
+        ("v4", "public ingress (shared)"),
+    ]
+    assert cells[3][4] == "Jan 1 0001 00:00"  # format.RelativeTime of the zero time
+    assert lines[-1].startswith("Learn more about Fly.io public, private, shared and dedicated")
+
+
+def test_dedicated_v4_without_yes_fails_before_any_api_call(state: Path) -> None:
+    # allocate.go runAllocateIPAddressV4 -> confirmAlloc: prompt.Confirm is not possible.
+    new_app(state)
+    result = fly(state, "ips", "allocate-v4", "-a", "my-app")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "Error: yes flag must be specified when not running interactively\n",
+    )
+    assert flysim.ips(state, "my-app") == []
+    # The question comes before the app is looked up.
+    missing = fly(state, "ips", "allocate-v4", "-a", "nope")
+    assert "yes flag must be specified" in missing.stderr
+    allocated = fly(state, "ips", "allocate-v4", "-a", "my-app", "-y")
+    assert allocated.returncode == 0, allocated.stderr
+    assert [ip["type"] for ip in flysim.ips(state, "my-app")] == ["v4"]
+    assert "public ingress (dedicated, $2/mo)" in allocated.stdout
+
+
+def test_shared_v4_never_asks_and_prints_the_shared_table(state: Path) -> None:
+    new_app(state)
+    result = fly(state, "ips", "allocate-v4", "--shared", "-a", "my-app")
+    assert result.returncode == 0, result.stderr
+    [ip] = flysim.ips(state, "my-app")
+    assert ip["type"] == "shared_v4"
+    # render.go renderSharedTable
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split() == ["VERSION", "│", "IP", "│", "TYPE", "│", "REGION"]
+    assert row.split() == ["v4", "│", ip["address"], "│", "shared", "│", "global"]
+
+
+def test_ips_flags_are_each_commands_own(state: Path) -> None:
+    new_app(state)
+    v6_shared = fly(state, "ips", "allocate-v6", "--shared", "-a", "my-app")
+    assert v6_shared.stderr == "Error: unknown flag: --shared\n"
+    assert v6_shared.stdout.startswith("Usage:\n  fly ips allocate-v6 [flags]")
+    assert "unknown flag: --private" in fly(state, "ips", "allocate-v4", "--private").stderr
+    assert (
+        "unknown flag: --json" in fly(state, "ips", "allocate-v6", "-a", "my-app", "--json").stderr
+    )
+    private = fly(state, "ips", "allocate-v6", "--private", "-a", "my-app")
+    assert private.returncode == 0, private.stderr
+    [ip] = flysim.ips(state, "my-app")
+    assert ip["type"] == "private_v6" and ip["address"].startswith("fdaa:")
+    bad_org = fly(state, "ips", "allocate-v6", "--private", "--org", "nope", "-a", "my-app")
+    assert "failed retrieving organization with slug nope" in bad_org.stderr
+
+
+def test_apps_destroy_takes_the_ips_with_it(state: Path) -> None:
+    new_app(state)
+    fly(state, "ips", "allocate-v6", "-a", "my-app")
+    assert fly(state, "apps", "destroy", "my-app", "--yes").returncode == 0
+    new_app(state)
+    assert flysim.ips(state, "my-app") == []
+
+
+# --- first deploy IPs (deploy_first.go provisionIpsOnFirstDeploy, config.go DetermineIPType)
+
+
+def tcp(**port) -> dict:
+    return {"services": [{"protocol": "tcp", "ports": [port]}]}
+
+
+@pytest.mark.parametrize(
+    ("config", "ip_type", "expected"),
+    [
+        ({"http_service": {"internal_port": 8080}}, "public", "shared"),
+        ({}, "public", "shared"),
+        (tcp(port=80, handlers=["http"]), "public", "shared"),
+        (tcp(port=443, handlers=["tls", "http"]), "public", "shared"),
+        (tcp(port=443, handlers=["http", "tls"]), "public", "shared"),
+        (tcp(port=443, handlers=["tls"]), "public", "dedicated"),
+        (tcp(port=80), "public", "dedicated"),
+        (tcp(port=5001, handlers=["tls", "http"]), "public", "dedicated"),
+        ({"services": [{"protocol": "udp", "ports": [{"port": 443}]}]}, "public", "dedicated"),
+        (tcp(start_port=80, end_port=81, handlers=["http"]), "public", "dedicated"),
+        (tcp(start_port=80, end_port=80, handlers=["http"]), "public", "shared"),
+        (tcp(port=5001), "private", "private"),
+    ],
+)
+def test_ip_type_is_determined_like_appconfig(config: dict, ip_type: str, expected: str) -> None:
+    assert flysim.determine_ip_type(config, ip_type) == expected
+
+
+def test_first_deploy_with_http_service_gets_v6_and_shared_v4(state: Path, tmp_path: Path) -> None:
+    new_app(state)
+    ctx = build_context(tmp_path / "ctx", extra=HTTP_SERVICE)
+    result = fly(state, "deploy", str(ctx), "--ha=false")
+    assert result.returncode == 0, result.stderr
+    v6, v4 = flysim.ips(state, "my-app")
+    assert (v6["type"], v4["type"]) == ("v6", "shared_v4")
+    assert (
+        f"Provisioning ips for my-app\n  Dedicated ipv6: {v6['address']}\n"
+        f"  Shared ipv4: {v4['address']}\n  Add a dedicated ipv4 with: fly ips allocate-v4\n\n"
+    ) in result.stdout
+    # IPs come before the seed volume (provisionFirstDeploy).
+    assert result.stdout.index("Provisioning ips") < result.stdout.index("Creating a 1 GB volume")
+    assert "Visit your newly deployed app at https://my-app.fly.dev/" in result.stdout
+
+
+def test_first_deploy_needing_a_dedicated_ip_allocates_nothing_and_succeeds(
+    state: Path, tmp_path: Path
+) -> None:
+    # The Confirmf error is dropped inside the "dedicated" case: no IP, no stderr line.
+    new_app(state)
+    ctx = build_context(tmp_path / "ctx", extra=HTTP_SERVICE + TCP_5001)
+    result = fly(state, "deploy", str(ctx), "--ha=false")
+    assert result.returncode == 0, result.stderr
+    assert flysim.ips(state, "my-app") == []
+    assert "Provisioning" not in result.stdout
+    assert "Failed to provision IP addresses" not in result.stderr
+    assert len(flysim.machines(state, "my-app")) == 1
+    # deploy.go still prints the URL (config.go URL: [http_service] means https).
+    assert "Visit your newly deployed app at https://my-app.fly.dev/" in result.stdout
+
+
+def test_ips_are_provisioned_only_when_the_app_has_none_and_only_once(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    fly(state, "ips", "allocate-v6", "-a", "my-app")
+    ctx = build_context(tmp_path / "ctx", extra=HTTP_SERVICE)
+    assert fly(state, "deploy", str(ctx), "--ha=false").returncode == 0
+    assert [ip["type"] for ip in flysim.ips(state, "my-app")] == ["v6"]
+
+    new_app(state, "other")
+    plain = build_context(tmp_path / "plain")  # no services: no IPs
+    assert fly(state, "deploy", str(plain), "-a", "other", "--ha=false").returncode == 0
+    assert flysim.ips(state, "other") == []
+    # Not the first deploy any more: a later deploy with services allocates nothing.
+    assert fly(state, "deploy", str(ctx), "-a", "other", "--ha=false").returncode == 0
+    assert flysim.ips(state, "other") == []
+
+
+def test_no_public_ips_and_flycast_on_first_deploy(state: Path, tmp_path: Path) -> None:
+    ctx = build_context(tmp_path / "ctx", extra=HTTP_SERVICE)
+    new_app(state, "none-app")
+    result = fly(state, "deploy", str(ctx), "-a", "none-app", "--no-public-ips", "--ha=false")
+    assert result.returncode == 0, result.stderr
+    assert flysim.ips(state, "none-app") == []
+    assert "Your app is deployed but does not have a public or private IP address" in result.stdout
+    new_app(state, "flycast-app")
+    result = fly(state, "deploy", str(ctx), "-a", "flycast-app", "--flycast", "--ha=false")
+    assert [ip["type"] for ip in flysim.ips(state, "flycast-app")] == ["private_v6"]
+    assert "Provisioning ip address for flycast-app\n  Private ipv6: fdaa:" in result.stdout
+    assert "under http://flycast-app.flycast" in result.stdout
+
+
+# --- machine sizes and volume placement (flag/machines.go, appconfig/machines.go)
+
+
+def preset(name: str) -> dict:
+    return flysim.MACHINE_PRESETS[name]
+
+
+def test_presets_match_fly_go() -> None:
+    # fly-go machine_types.go MachinePresets: 256 MB per shared cpu, 2048 per performance.
+    assert preset("shared-cpu-1x") == {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256}
+    assert preset("shared-cpu-8x") == {"cpu_kind": "shared", "cpus": 8, "memory_mb": 2048}
+    assert preset("performance-2x") == {"cpu_kind": "performance", "cpus": 2, "memory_mb": 4096}
+    assert preset("performance-16x")["memory_mb"] == 32768
+    assert flysim.guest_size(preset("performance-2x")) == "performance-2x"
+    assert flysim.guest_size(preset("shared-cpu-4x")) == "shared-cpu-4x"
+
+
+def test_volume_create_places_for_the_default_guest_or_the_vm_flags(state: Path) -> None:
+    new_app(state)
+    base = ("volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes")
+    assert fly(state, *base).returncode == 0
+    assert fly(state, *base, "--vm-size", "performance-2x").returncode == 0
+    assert fly(state, *base, "--vm-size", "shared-cpu-2x", "--vm-memory", "1gb").returncode == 0
+    assert fly(state, *base, "--cpus", "4", "--vm-cpukind", "performance").returncode == 0
+    placed = [v["placed_for"] for v in flysim.volumes(state, "my-app")]
+    assert placed == [
+        preset("shared-cpu-1x"),
+        preset("performance-2x"),
+        {"cpu_kind": "shared", "cpus": 2, "memory_mb": 1024},  # RAMInBytes: binary units
+        {"cpu_kind": "performance", "cpus": 4, "memory_mb": 256},
+    ]
+    bad = fly(state, *base, "--vm-size", "shared-cpu-3x")
+    assert bad.stderr == (
+        "Error: 'shared-cpu-3x' is an invalid machine size, choose one of: [shared-cpu-1x "
+        "shared-cpu-2x shared-cpu-4x shared-cpu-6x shared-cpu-8x]\n"
+    )
+    odd = fly(state, *base, "--vm-size", "huge")
+    assert "invalid machine preset requested, 'huge', expected to start with" in odd.stderr
+    kind = fly(state, *base, "--vm-cpu-kind", "fast")
+    assert "--vm-cpu-kind must be set to 'shared' or 'performance'" in kind.stderr
+    assert len(flysim.volumes(state, "my-app")) == 4
+
+
+@pytest.mark.parametrize(
+    ("guest", "placed_for", "fits"),
+    [
+        ("shared-cpu-1x", "shared-cpu-1x", True),
+        ("shared-cpu-1x", "performance-2x", True),
+        ("shared-cpu-2x", "shared-cpu-1x", False),
+        ("performance-1x", "shared-cpu-8x", False),  # cpu kind
+        ("performance-2x", "performance-1x", False),
+    ],
+)
+def test_guest_fits_a_volume_placed_for_at_least_as_much(
+    guest: str, placed_for: str, fits: bool
+) -> None:
+    assert flysim.guest_fits(preset(guest), preset(placed_for)) is fits
+    more_memory = {**preset("shared-cpu-1x"), "memory_mb": 512}
+    assert not flysim.guest_fits(more_memory, preset("shared-cpu-1x"))
+
+
+VM_SHARED_2X = '\n[[vm]]\n  size = "shared-cpu-2x"\n  memory = "1gb"\n'
+
+
+def test_deploy_takes_the_machine_guest_from_the_vm_section(state: Path, tmp_path: Path) -> None:
+    new_app(state)
+    ctx = build_context(tmp_path / "ctx", extra=VM_SHARED_2X)
+    result = fly(state, "deploy", str(ctx), "--ha=false")
+    assert result.returncode == 0, result.stderr
+    [machine] = flysim.machines(state, "my-app")
+    [volume] = flysim.volumes(state, "my-app")
+    want = {"cpu_kind": "shared", "cpus": 2, "memory_mb": 1024}
+    assert machine["config"]["guest"] == want
+    # deploy_first.go: the seed volume's ComputeRequirements is the group's guest.
+    assert volume["placed_for"] == want
+
+
+def test_deploy_vm_flags_size_new_machines_only(state: Path, tmp_path: Path) -> None:
+    new_app(state)
+    ctx = build_context(tmp_path / "ctx")
+    assert (
+        fly(state, "deploy", str(ctx), "--ha=false", "--vm-size", "shared-cpu-2x").returncode == 0
+    )
+    [machine] = flysim.machines(state, "my-app")
+    assert machine["config"]["guest"] == preset("shared-cpu-2x")
+    # An update keeps the machine's guest without [[vm]] (appconfig toMachineGuest nil).
+    assert fly(state, "deploy", str(ctx), "--vm-size", "shared-cpu-4x").returncode == 0
+    [machine] = flysim.machines(state, "my-app")
+    assert machine["config"]["guest"] == preset("shared-cpu-2x")
+
+
+def test_a_machine_bigger_than_its_volumes_placement_fails_to_launch(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes")
+    ctx = build_context(tmp_path / "ctx", extra='\n[[vm]]\n  size = "performance-1x"\n')
+    result = fly(state, "deploy", str(ctx), "--ha=false")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: error creating a new machine: failed to launch VM: ")
+    assert "insufficient resources" in result.stderr  # API text (assumed)
+    assert flysim.machines(state, "my-app") == []
+    [volume] = flysim.volumes(state, "my-app")
+    assert volume["attached_machine_id"] is None
+
+
+def test_a_volume_placed_for_a_bigger_guest_takes_a_smaller_machine(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes",
+        "--vm-size", "performance-2x")  # fmt: skip
+    result = fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false")
+    assert result.returncode == 0, result.stderr
+    [machine] = flysim.machines(state, "my-app")
+    assert machine["config"]["guest"] == preset("shared-cpu-1x")
+
+
+def test_growing_a_machine_past_its_volumes_placement_fails_the_update(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    assert fly(state, "deploy", str(build_context(tmp_path / "a")), "--ha=false").returncode == 0
+    bigger = build_context(tmp_path / "b", extra='\n[[vm]]\n  size = "performance-1x"\n')
+    result = fly(state, "deploy", str(bigger))
+    assert result.returncode == 1
+    [machine] = flysim.machines(state, "my-app")
+    assert result.stderr.startswith(f"Error: failed to update machine {machine['id']}: ")
+    assert "insufficient resources" in result.stderr
+    assert machine["config"]["guest"] == preset("shared-cpu-1x")
+    # Within the placement is fine: memory_mb inline overrides the preset.
+    same = build_context(tmp_path / "c", extra='\n[[vm]]\n  size = "shared-cpu-1x"\n')
+    assert fly(state, "deploy", str(same)).returncode == 0
+
+
+def test_a_bad_vm_section_fails_when_first_converted(state: Path, tmp_path: Path) -> None:
+    # validation.go validateMachineConversion never reports (it tests the outer err).
+    new_app(state)
+    ctx = build_context(tmp_path / "ctx", extra='\n[[vm]]\n  size = "tiny"\n')
+    result = fly(state, "deploy", str(ctx), "--ha=false")
+    assert result.returncode == 1
+    assert "✓ Configuration is valid" in result.stdout
+    assert result.stderr.startswith(
+        "Error: failed to provision seed volumes: invalid machine preset requested, 'tiny'"
+    )
+
+
+# --- scale count (count_machines.go, machine_defaults.go)
+
+
+def test_scale_up_clones_the_guest_and_places_new_volumes_for_it(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    mounts = '\n[mounts]\n  source = "data"\n  destination = "/data"\n  snapshot_retention = 14\n'
+    ctx = build_context(tmp_path / "ctx", mounts=False, extra=mounts + VM_SHARED_2X)
+    assert fly(state, "deploy", str(ctx), "--ha=false").returncode == 0
+    result = fly(state, "scale", "count", "2", "--region", "yyz", "-a", "my-app", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "of size 'shared-cpu-2x'" in result.stdout
+    first, second = flysim.volumes(state, "my-app")
+    want = {"cpu_kind": "shared", "cpus": 2, "memory_mb": 1024}
+    assert [m["config"]["guest"] for m in flysim.machines(state, "my-app")] == [want, want]
+    assert second["placed_for"] == want
+    # CreateVolumeRequest leaves SnapshotRetention nil: the API default, not fly.toml's.
+    assert (first["snapshot_retention"], second["snapshot_retention"]) == (14, 5)
+    assert second["auto_backup_enabled"] is True
+
+
+def test_scale_up_onto_a_volume_placed_for_a_smaller_guest_fails(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    ctx = build_context(tmp_path / "ctx", extra=VM_SHARED_2X)
+    assert fly(state, "deploy", str(ctx), "--ha=false").returncode == 0
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "ams", "--yes")
+    result = fly(state, "scale", "count", "1", "--region", "ams", "-a", "my-app", "--yes")
+    assert "   1 unattached volumes to be assigned to group 'app' in region 'ams'" in result.stdout
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: failed to launch VM: insufficient resources")
+    assert flysim.machines(state, "my-app", region="ams") == []
+
+
+def test_scale_from_no_machines_uses_the_vm_flags(state: Path, tmp_path: Path) -> None:
+    new_app(state)
+    assert fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false").returncode == 0
+    fly(state, "scale", "count", "0", "-a", "my-app", "--yes")
+    result = fly(
+        state, "scale", "count", "1", "--region", "ams", "-a", "my-app", "--yes",
+        "--vm-size", "performance-1x",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "+1 machines for group 'app' on region 'ams' of size 'performance-1x'" in result.stdout
+    [machine] = flysim.machines(state, "my-app")
+    [ams] = flysim.volumes(state, "my-app", region="ams")
+    assert machine["config"]["guest"] == ams["placed_for"] == preset("performance-1x")
+
+
+def test_scale_down_leaves_the_volume_attached_for_the_next_calls(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false")
+    [machine] = flysim.machines(state, "my-app")
+    [volume] = flysim.volumes(state, "my-app")
+    assert fly(state, "scale", "count", "0", "-a", "my-app", "--yes").returncode == 0
+    assert flysim.machines(state, "my-app") == []
+
+    def attached() -> str | None:
+        listed = json.loads(fly(state, "volumes", "list", "-a", "my-app", "--json").stdout)
+        return listed[0]["attached_machine_id"]
+
+    # Default N = 2: two calls still see the destroyed machine's volume attached.
+    assert attached() == machine["id"]
+    busy = fly(state, "volumes", "destroy", volume["id"], "-a", "my-app", "--yes")
+    assert busy.returncode == 1
+    assert f"volume is currently bound to machine: {machine['id']}" in busy.stderr
+    assert attached() is None
+    gone = fly(state, "volumes", "destroy", volume["id"], "-a", "my-app", "--yes")
+    assert gone.returncode == 0, gone.stderr
+
+
+@pytest.mark.parametrize("n", [0, 3])
+def test_detach_window_is_set_by_the_environment_and_counts_only_that_app(
+    state: Path, tmp_path: Path, n: int
+) -> None:
+    env = {"FLY_SIM_DETACH_AFTER_CALLS": str(n)}
+    new_app(state)
+    new_app(state, "other")
+    fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false")
+    fly(state, "scale", "count", "0", "-a", "my-app", "--yes", extra_env=env)
+    for _ in range(4):
+        fly(state, "volumes", "list", "-a", "other")  # other apps' calls do not count
+    seen = []
+    for _ in range(n + 1):
+        listed = fly(state, "volumes", "list", "-a", "my-app", "--json").stdout
+        seen.append(json.loads(listed)[0]["attached_machine_id"] is not None)
+    assert seen == [True] * n + [False]
+
+
+# --- volumes update, create, list, extend, destroy
+
+
+def test_volumes_update_sets_retention_and_schedule(state: Path) -> None:
+    new_app(state)
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes")
+    [volume] = flysim.volumes(state, "my-app")
+    result = fly(
+        state, "volumes", "update", volume["id"], "-a", "my-app",
+        "--snapshot-retention", "14", "--scheduled-snapshots=false", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert (shown["snapshot_retention"], shown["auto_backup_enabled"]) == (14, False)
+    # update.go: --snapshot-retention 0 (the default) is not sent; the schedule only when
+    # the flag is given.
+    again = fly(state, "volumes", "update", volume["id"], "-a", "my-app")
+    assert "  Snapshot retention: 14\n Scheduled snapshots: false\n" in again.stdout
+    [volume] = flysim.volumes(state, "my-app")
+    assert (volume["snapshot_retention"], volume["auto_backup_enabled"]) == (14, False)
+    listed = json.loads(fly(state, "volumes", "list", "-a", "my-app", "--json").stdout)
+    assert listed[0]["snapshot_retention"] == 14
+
+
+def test_volumes_update_errors(state: Path) -> None:
+    new_app(state)
+    assert "accepts 1 arg(s), received 0" in fly(state, "volumes", "update", "-a", "x").stderr
+    unknown = fly(state, "volumes", "update", "vol_x", "-a", "my-app", "--size", "3")
+    assert unknown.stderr == "Error: unknown flag: --size\n"
+    missing = fly(state, "volumes", "update", "vol_x", "-a", "my-app", "--snapshot-retention", "3")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: failed updating volume: failed to update volume: ")
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes")
+    [volume] = flysim.volumes(state, "my-app")
+    too_long = fly(state, "volumes", "update", volume["id"], "-a", "my-app",
+                   "--snapshot-retention", "61")  # fmt: skip
+    assert too_long.returncode == 1  # Fly's docs: 1 to 60 days (API text assumed)
+    assert flysim.volumes(state, "my-app")[0]["snapshot_retention"] == 5
+
+
+def test_volumes_create_count_and_retention_in_json(state: Path) -> None:
+    new_app(state)
+    result = fly(
+        state, "volumes", "create", "data", "-a", "my-app", "-r", "ams", "-n", "2",
+        "--snapshot-retention", "9", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = [json.loads(d) for d in result.stdout.replace("}\n{", "}\n\x00{").split("\x00")]
+    assert [d["snapshot_retention"] for d in docs] == [9, 9]
+    assert [d["auto_backup_enabled"] for d in docs] == [True, True]
+
+
+def test_volumes_list_table_follows_render_table(state: Path) -> None:
+    new_app(state)
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes", "-s", "3")
+    lines = fly(state, "volumes", "list", "-a", "my-app").stdout.splitlines()
+    assert [c.strip() for c in lines[0].split("│")] == [
+        "ID", "STATE", "NAME", "SIZE", "REGION", "ZONE", "ENCRYPTED", "ATTACHED VM", "CREATED AT",
+    ]  # fmt: skip
+    row = [c.strip() for c in lines[1].split("│")]
+    assert row[1:5] == ["created", "data", "3GB", "yyz"]
+    assert row[8] == "now"  # go-humanize Time, on the simulator's clock
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes")
+    lines = fly(state, "volumes", "list", "-a", "my-app").stdout.splitlines()
+    assert [line.split("│")[8].strip() for line in lines[1:3]] == ["1 second ago", "now"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "now"),
+        (59, "59 seconds ago"),
+        (90, "1 minute ago"),
+        (7200, "2 hours ago"),
+        (3 * 86400, "3 days ago"),
+        (40 * 86400, "1 month ago"),
+        (-30, "30 seconds from now"),
+    ],
+)
+def test_humanize_time_matches_go_humanize(seconds: int, text: str) -> None:
+    now = flysim.EPOCH
+    assert flysim.humanize_time(now - timedelta(seconds=seconds), now) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "gb"),
+    [("5", 5), ("+5", 5), ("5GB", 5), ("5 GB", 5), ("5gib", 5), ("2000MB", 2), ("1.5TB", 1500)],
+)
+def test_sizes_parse_like_helpers_parse_size(text: str, gb: int) -> None:
+    assert flysim.parse_size_gb(text) == gb
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "invalid size: invalid size: ''"),
+        ("1_0", 'invalid size: strconv.ParseFloat: parsing "1_0": invalid syntax'),
+        ("5XB", "invalid size: invalid suffix: 'xb'"),
+        ("-5GB", "invalid size: invalid size: '-5GB'"),
+    ],
+)
+def test_bad_sizes_fail_like_go_units(text: str, message: str) -> None:
+    with pytest.raises(flysim.FlyError) as caught:
+        flysim.parse_size_gb(text)
+    assert caught.value.message == message
+
+
+def test_extend_adds_with_a_plus_and_takes_units(state: Path) -> None:
+    new_app(state)
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes", "-s", "3")
+    [volume] = flysim.volumes(state, "my-app")
+    assert (
+        fly(state, "volumes", "extend", volume["id"], "-a", "my-app", "-s", "+2GB").returncode == 0
+    )
+    assert flysim.volumes(state, "my-app")[0]["size_gb"] == 5
+    assert (
+        fly(state, "volumes", "extend", volume["id"], "-a", "my-app", "--size", "8").returncode == 0
+    )
+    assert flysim.volumes(state, "my-app")[0]["size_gb"] == 8
+    # --size is a string flag: "+" is not a flag, "big" fails in ParseSize.
+    bad = fly(state, "volumes", "extend", volume["id"], "-a", "my-app", "-s", "big")
+    assert bad.stderr == "Error: invalid size: invalid size: 'big'\n"
+
+
+def test_volume_destroy_without_yes_warns_like_confirm_volume_delete(state: Path) -> None:
+    new_app(state)
+    fly(state, "volumes", "create", "data", "-a", "my-app", "-r", "yyz", "--yes")
+    [volume] = flysim.volumes(state, "my-app")
+    result = fly(state, "volumes", "destroy", volume["id"], "-a", "my-app")
+    assert result.returncode == 1
+    assert "Deleting this volume will leave you with 0 volume(s) for this application" in (
+        result.stderr
+    )
+    assert result.stderr.endswith(
+        "Error: yes flag must be specified when not running interactively\n"
+    )

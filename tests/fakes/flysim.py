@@ -7,7 +7,9 @@ named next to it. Where the text comes from the Fly API rather than flyctl (so t
 cannot show it), the comment says "API text (assumed)"; scripts must not depend on those.
 
 Fly's state lives in one JSON file named by $FLY_SIM_STATE. Tests read and seed it with
-the helper functions at the bottom of this module.
+the helper functions at the bottom of this module. $FLY_SIM_FAIL / $FLY_SIM_FAIL_NTH
+inject a failure; $FLY_SIM_DETACH_AFTER_CALLS (default 2) is how many later calls against
+an app still see the volume of a machine `scale count` destroyed as attached.
 """
 
 from __future__ import annotations
@@ -83,6 +85,88 @@ def go_json(value: Any) -> str:
     text = json.dumps(value, indent=4, ensure_ascii=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text + "\n"
+
+
+def render_table(rows: list[list[str]], *cols: str) -> str:
+    """internal/render/render.go Table: olekukonko/tablewriter v1.1.4 with the outer
+    borders and the header line off, headers upper-cased (tw.Title), cells left aligned
+    and padded by one space, columns split by "│", then an empty line. Read from
+    tablewriter's own tests, not run: trust the words and their order, not the spaces."""
+    header = [c.replace("_", " ").strip().upper() for c in cols]
+    widths = [len(h) for h in header]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = [
+        "│".join(f" {cell:<{w}} " for cell, w in zip(line, widths, strict=True))
+        for line in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def go_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def humanize_time(then: datetime, now: datetime) -> str:
+    """dustin/go-humanize v1.0.1 times.go Time (RelTime with "ago"/"from now"),
+    against the simulator's clock rather than the wall clock."""
+    label, diff = "ago", (now - then).total_seconds()
+    if then > now:
+        label, diff = "from now", (then - now).total_seconds()
+    day, month = 86400, 30 * 86400
+    magnitudes = [
+        (1, "now", 1),
+        (2, "1 second %s", 1),
+        (60, "%d seconds %s", 1),
+        (120, "1 minute %s", 1),
+        (3600, "%d minutes %s", 60),
+        (7200, "1 hour %s", 1),
+        (day, "%d hours %s", 3600),
+        (2 * day, "1 day %s", 1),
+        (7 * day, "%d days %s", day),
+        (14 * day, "1 week %s", 1),
+        (month, "%d weeks %s", 7 * day),
+        (2 * month, "1 month %s", 1),
+        (12 * month, "%d months %s", month),
+        (18 * month, "1 year %s", 1),
+        (24 * month, "2 years %s", 1),
+        (37 * 12 * month, "%d years %s", 12 * month),
+    ]
+    # sort.Search for the first magnitude above diff; past the table, "a long while".
+    fmt, div = next(((f, d) for limit, f, d in magnitudes if limit > diff), ("a long while %s", 1))
+    args = []
+    escaped = False
+    for ch in fmt:
+        if escaped:
+            if ch == "s":
+                args.append(label)
+            elif ch == "d":
+                args.append(int(diff // div))
+        escaped = not escaped and ch == "%"
+    return fmt % tuple(args)
+
+
+def relative_time(t: datetime, now: datetime) -> str:
+    """internal/format/format.go RelativeTime, against the simulator's clock."""
+    if t < now:
+        dur = (now - t).total_seconds()
+        if dur < 1:
+            return "just now"
+        if dur < 60:
+            return f"{int(dur)}s ago"
+        if dur < 3600:
+            return f"{int(dur // 60)}m{int(dur % 60)}s ago"
+        if dur < 86400:
+            return f"{int(dur // 3600)}h{int(dur // 60 % 60)}m ago"
+    else:
+        dur = (t - now).total_seconds()
+        if dur < 60:
+            return f"{int(dur)}s"
+        if dur < 3600:
+            return f"{int(dur // 60)}m{int(dur % 60)}s"
+        if dur < 86400:
+            return f"{int(dur // 3600)}h{int(dur // 60 % 60)}m"
+    return f"{t:%b} {t.day} {t.year:04d} {t:%H:%M}"  # Go layout "Jan 2 2006 15:04"
 
 
 # --------------------------------------------------------------------------------------
@@ -373,8 +457,222 @@ DESTROYED_VOLUME_STATES = (
     "pending_destroy",
     "destroying",
 )
-DEFAULT_GUEST = {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256}
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+# How many later flyctl calls against an app still see a destroyed machine's volume
+# attached (see Sim.touch_app); $FLY_SIM_DETACH_AFTER_CALLS overrides it.
+DEFAULT_DETACH_AFTER_CALLS = 2
+
+
+# --------------------------------------------------------------------------------------
+# Machine sizes (fly-go machine_types.go MachinePresets, MachineGuest.SetSize/ToSize;
+# internal/flag/machines.go GetMachineGuest; internal/appconfig/machines.go
+# computeToGuest). A guest is a dict with fly-go MachineGuest json tags.
+
+MIN_MEMORY_MB_PER_SHARED_CPU = 256
+MIN_MEMORY_MB_PER_CPU = 2048
+MACHINE_PRESETS: dict[str, dict] = {
+    **{
+        f"shared-cpu-{n}x": {
+            "cpu_kind": "shared",
+            "cpus": n,
+            "memory_mb": n * MIN_MEMORY_MB_PER_SHARED_CPU,
+        }
+        for n in (1, 2, 4, 6, 8)
+    },
+    **{
+        f"performance-{n}x": {
+            "cpu_kind": "performance",
+            "cpus": n,
+            "memory_mb": n * MIN_MEMORY_MB_PER_CPU,
+        }
+        for n in (1, 2, 4, 6, 8, 10, 12, 14, 16)
+    },
+    **{
+        name: {
+            "cpu_kind": "performance",
+            "cpus": 8,
+            "memory_mb": 16 * MIN_MEMORY_MB_PER_CPU,
+            "gpus": 1,
+            "gpu_kind": kind,
+        }
+        for name, kind in (
+            ("a100-40gb", "a100-pcie-40gb"),
+            ("a100-80gb", "a100-sxm4-80gb"),
+            ("l40s", "l40s"),
+            ("a10", "a10"),
+        )
+    },
+}
+DEFAULT_VM_SIZE = "shared-cpu-1x"  # fly-go machine_types.go DefaultVMSize
+DEFAULT_GPU_VM_SIZE = "performance-8x"  # fly-go machine_types.go DefaultGPUVMSize
+DEFAULT_GUEST = dict(MACHINE_PRESETS[DEFAULT_VM_SIZE])
+
+
+def set_size(guest: dict, size: str) -> dict:
+    """fly-go machine_types.go MachineGuest.SetSize: a preset's cpus, kind, memory, GPUs."""
+    preset = MACHINE_PRESETS.get(size)
+    if preset is None:
+        if size.startswith("shared"):
+            kind = "shared"
+        elif size.startswith("performance"):
+            kind = "performance"
+        else:
+            raise FlyError(
+                f"invalid machine preset requested, '{size}', expected to start with "
+                "'shared' or 'performance'"
+            )
+        valid = sorted(n for n in MACHINE_PRESETS if n.startswith(kind))
+        raise FlyError(f"'{size}' is an invalid machine size, choose one of: [{' '.join(valid)}]")
+    for key in ("cpu_kind", "cpus", "memory_mb", "gpu_kind", "gpus"):
+        guest.pop(key, None)
+    guest.update(preset)
+    return guest
+
+
+def guest_size(guest: dict | None) -> str:
+    """fly-go machine_types.go MachineGuest.ToSize."""
+    if not guest:
+        return ""
+    named = {
+        "a100-pcie-40gb": "a100-40gb",
+        "a100-sxm4-80gb": "a100-80gb",
+        "l40s": "l40s",
+        "a10": "a10",
+    }
+    if guest.get("gpu_kind") in named:
+        return named[guest["gpu_kind"]]
+    if guest.get("cpu_kind") == "shared":
+        return f"shared-cpu-{guest.get('cpus', 0)}x"
+    if guest.get("cpu_kind") == "performance":
+        return f"performance-{guest.get('cpus', 0)}x"
+    return "unknown"
+
+
+def guest_from_flags(p: Parsed) -> dict:
+    """internal/flag/machines.go GetMachineGuest(ctx, nil): the default size
+    (shared-cpu-1x), overridden by the --vm-* flags given. Every command with
+    VMSizeFlags (volumes create, deploy, scale count) starts from this."""
+    guest = set_size({}, DEFAULT_VM_SIZE)
+    if "vm-size" in p.changed:
+        set_size(guest, p.get("vm-size"))
+    if "vm-cpus" in p.changed:
+        guest["cpus"] = p.get("vm-cpus")
+        if guest["cpus"] <= 0:
+            raise FlyError(f"--vm-cpus must be greater than zero, got: {guest['cpus']}")
+    if "vm-memory" in p.changed:
+        mb = parse_size(p.get("vm-memory"), binary=True, quotient=2**20)
+        if mb == 0:
+            raise FlyError("--vm-memory cannot be zero")
+        guest["memory_mb"] = mb
+    if "vm-max-memory" in p.changed:
+        mb = parse_size(p.get("vm-max-memory"), binary=True, quotient=2**20)
+        if mb == 0:
+            raise FlyError("--vm-max-memory cannot be zero")
+        guest["max_memory_mb"] = mb
+    if "vm-cpu-kind" in p.changed:
+        guest["cpu_kind"] = p.get("vm-cpu-kind")
+        if guest["cpu_kind"] not in ("shared", "performance"):
+            raise FlyError("--vm-cpu-kind must be set to 'shared' or 'performance'")
+    if "vm-gpu-kind" in p.changed or "vm-gpus" in p.changed:
+        raise FlyError(
+            "GPU machines are no longer supported: --vm-gpu-kind and --vm-gpus are no "
+            "longer accepted"
+        )
+    if "host-dedication-id" in p.changed:
+        guest["host_dedication_id"] = p.get("host-dedication-id")
+    return guest
+
+
+# fly-go MachineGuest fields that [[vm]] sets inline (toml tags); copier copies the
+# non-empty ones over the preset.
+_COMPUTE_GUEST_KEYS = (
+    "cpu_kind",
+    "cpus",
+    "memory_mb",
+    "max_memory_mb",
+    "gpus",
+    "gpu_kind",
+    "host_dedication_id",
+    "persist_rootfs",
+    "kernel_args",
+)
+
+
+def guest_from_config(config: dict, group: str = "app") -> dict | None:
+    """The guest fly.toml asks for, or None without a [[vm]] section.
+
+    internal/appconfig/patches.go patchCompute ([vm], [[vm]], [compute], [[computes]] all
+    become [[vm]]; an integer memory becomes a string), processgroups.go ComputeForGroup
+    (sections without processes or naming the group; the last naming it wins, else the
+    first: lo.MaxBy), machines.go toMachineGuest/computeToGuest (preset from size,
+    shared-cpu-1x by default, then memory, then the inline MachineGuest fields)."""
+    computes: list[dict] = []
+    for key in ("compute", "computes", "vm"):
+        raw = config.get(key)
+        if isinstance(raw, dict):
+            computes.append(raw)
+        elif isinstance(raw, list):
+            computes.extend(c for c in raw if isinstance(c, dict))
+    matching = [c for c in computes if not c.get("processes") or group in c["processes"]]
+    if not matching:
+        return None
+    compute = matching[0]
+    for c in matching[1:]:
+        if group in (c.get("processes") or []):
+            compute = c
+    if compute.get("size"):
+        size = compute["size"]
+    elif compute.get("gpu_kind"):
+        size = DEFAULT_GPU_VM_SIZE
+    else:
+        size = DEFAULT_VM_SIZE
+    guest = set_size({}, size)
+    if compute.get("memory") not in (None, ""):
+        mb = parse_size(str(compute["memory"]), binary=True, quotient=2**20)
+        if mb == 0:
+            raise FlyError("memory cannot be zero")
+        guest["memory_mb"] = mb
+    for key in _COMPUTE_GUEST_KEYS:
+        if compute.get(key):
+            guest[key] = compute[key]
+    return guest
+
+
+_CPU_KIND_RANK = {"shared": 0, "performance": 1}
+
+
+def guest_fits(guest: dict, placed_for: dict | None) -> bool:
+    """Whether a machine of `guest` fits the host a volume was placed on. The API places
+    a volume on a host with room for its CreateVolumeRequest.compute (fly-go
+    volume_types.go: "make the placement logic aware of it"); the simulator's rule:
+    a machine fits when it needs no more cpus, no more memory and no better cpu kind
+    than that guest. A volume without a recorded guest (seeded state) fits anything."""
+    if not placed_for:
+        return True
+    return (
+        guest.get("cpus", 0) <= placed_for.get("cpus", 0)
+        and guest.get("memory_mb", 0) <= placed_for.get("memory_mb", 0)
+        and _CPU_KIND_RANK.get(guest.get("cpu_kind", "shared"), 1)
+        <= _CPU_KIND_RANK.get(placed_for.get("cpu_kind", "shared"), 1)
+    )
+
+
+def insufficient_resources_on_launch(vol: dict) -> FlyError:
+    # fly-go flaps/flaps_machines.go Launch wraps "failed to launch VM: %w". API text
+    # (assumed; seen in superfly/docs#2208): scripts must not depend on it.
+    return FlyError(
+        "failed to launch VM: insufficient resources to create new machine with existing "
+        f"volume '{vol['id']}'"
+    )
+
+
+def insufficient_resources_on_update(mid: str, vol: dict) -> FlyError:
+    # internal/command/deploy/plan.go updateMachines wraps "failed to update machine %s",
+    # fly-go flaps_machines.go Update "failed to update VM %s". API text (assumed).
+    return FlyError(
+        f"failed to update machine {mid}: failed to update VM {mid}: insufficient "
+        f"resources to update machine with existing volume '{vol['id']}'"
+    )
 
 
 def empty_state() -> dict:
@@ -393,6 +691,7 @@ def empty_state() -> dict:
 class Sim:
     def __init__(self, state: dict, env: dict[str, str], cwd: str, out, err) -> None:
         self.state, self.env, self.cwd, self.out, self.err = state, env, cwd, out, err
+        self.touched: set[str] = set()
 
     # ids and time are deterministic so test output is stable
     def next_seq(self) -> int:
@@ -419,10 +718,40 @@ class Sim:
         return {k: v for k, v in self.state["orgs"].items() if v.get("member")}
 
     def visible_app(self, name: str) -> dict:
+        self.touch_app(name)
         app = self.state["apps"].get(name)
         if app is None or app["org"] not in self.member_orgs():
             raise app_not_found(name)
         return app
+
+    # --- volumes of machines destroyed without waiting
+    def touch_app(self, name: str) -> None:
+        """Count this call against the app, once per call, before it reads any state.
+
+        internal/command/scale/count_machines.go destroyMachine calls flaps Destroy
+        (fly-go flaps/flaps_machines.go: DELETE ?kill=true) and never waits for the
+        machine to be gone, so its volume stays attached for a while. The simulator makes
+        that window deterministic: a volume freed this way stays attached for the next N
+        calls against the app (N from $FLY_SIM_DETACH_AFTER_CALLS) and is detached when
+        call N+1 starts."""
+        if name in self.touched:
+            return
+        self.touched.add(name)
+        for vol in self.state["volumes"].values():
+            if vol["app"] != name or vol.get("detach_after_calls") is None:
+                continue
+            if vol["detach_after_calls"] <= 0:
+                vol["attached_machine_id"] = None
+                del vol["detach_after_calls"]
+            else:
+                vol["detach_after_calls"] -= 1
+
+    def destroy_machine_without_wait(self, m: dict) -> None:
+        m["state"] = "destroyed"
+        vol = self.state["volumes"].get(m["volume"]) if m["volume"] else None
+        if vol is not None and vol["attached_machine_id"] == m["id"]:
+            n = self.env.get("FLY_SIM_DETACH_AFTER_CALLS", "")
+            vol["detach_after_calls"] = int(n) if n.strip() else DEFAULT_DETACH_AFTER_CALLS
 
     def app_volumes(self, app: str, include_destroyed: bool = False) -> list[dict]:
         vols = [v for v in self.state["volumes"].values() if v["app"] == app]
@@ -613,6 +942,7 @@ def run_apps_create(sim: Sim, p: Parsed) -> None:
         "created_at": sim.now(),
         "secrets": {},
         "releases": [],
+        "ips": [],
     }
     if p.get("json"):
         sim.out.write(go_json(app_json(sim, sim.state["apps"][name])))
@@ -685,18 +1015,60 @@ def run_apps_list(sim: Sim, p: Parsed) -> None:
 # volumes (internal/command/volumes/*.go)
 
 
-def parse_size_gb(text: str) -> int:
-    """helpers/units.go ParseSize(s, units.FromHumanSize, units.GB): a plain integer, else
-    docker/go-units FromHumanSize (decimal units) divided by 1e9."""
-    try:
+_GO_ATOI = re.compile(r"[+-]?[0-9]+")
+_GO_PARSE_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DECIMAL_UNITS = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+_BINARY_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
+
+
+def _go_units_parse_size(text: str, units: dict[str, int]) -> int:
+    """docker/go-units v0.5.0 size.go parseSize (FromHumanSize: decimal units;
+    RAMInBytes: binary units). Raises ValueError with go-units' message."""
+    sep = max(text.rfind(c) for c in "01234567890. ")
+    if sep == -1:
+        raise ValueError(f"invalid size: '{text}'")
+    if text[sep] != " ":
+        num, sfx = text[: sep + 1], text[sep + 1 :]
+    else:
+        num, sfx = text[:sep], text[sep + 1 :]
+    if not _GO_PARSE_FLOAT.fullmatch(num):
+        raise ValueError(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
+    size = float(num)
+    if size < 0:
+        raise ValueError(f"invalid size: '{text}'")
+    if not sfx:
+        return int(size)
+    if len(sfx) > 3:
+        raise ValueError(f"invalid suffix: '{sfx}'")
+    sfx = sfx.lower()
+    if sfx[0] == "b":
+        if len(sfx) > 1:
+            raise ValueError(f"invalid suffix: '{sfx}'")
+        return int(size)
+    if sfx[0] not in units:
+        raise ValueError(f"invalid suffix: '{sfx}'")
+    size *= units[sfx[0]]
+    if (len(sfx) == 2 and sfx[1] != "b") or (len(sfx) == 3 and sfx[1:] != "ib"):
+        raise ValueError(f"invalid suffix: '{sfx}'")
+    return int(size)
+
+
+def parse_size(text: str, *, binary: bool, quotient: int) -> int:
+    """helpers/units.go ParseSize: strconv.Atoi (a sign allowed, nothing else), else the
+    go-units parser's bytes divided by `quotient`, its error wrapped as "invalid size"."""
+    if _GO_ATOI.fullmatch(text):
         return int(text)
-    except ValueError:
-        pass
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)[bB]?", text.strip())
-    if not match:
-        raise FlyError(f"invalid size: invalid size: '{text}'")
-    scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}[match[2].lower()]
-    return int(float(match[1]) * scale) // 10**9
+    try:
+        size_bytes = _go_units_parse_size(text, _BINARY_UNITS if binary else _DECIMAL_UNITS)
+    except ValueError as exc:
+        raise FlyError(f"invalid size: {exc}") from None
+    return size_bytes // quotient
+
+
+def parse_size_gb(text: str) -> int:
+    """ParseSize(s, units.FromHumanSize, units.GB), as volumes extend and [mounts]
+    initial_size use it."""
+    return parse_size(text, binary=False, quotient=10**9)
 
 
 def pick_zone(sim: Sim, app: str, name: str, region: str, unique: bool, app_wide: bool) -> str:
@@ -718,6 +1090,18 @@ def pick_zone(sim: Sim, app: str, name: str, region: str, unique: bool, app_wide
     return free[0]
 
 
+# What the Machines API does with a CreateVolumeRequest field left nil. API behaviour
+# (assumed: Fly's docs give 5 days as the default retention and daily snapshots as on).
+API_DEFAULT_SNAPSHOT_RETENTION = 5
+API_DEFAULT_AUTO_BACKUP = True
+
+
+def check_snapshot_retention(days: int | None, wrap: str) -> None:
+    # Fly's docs: retention "from 1 to 60 days". API text (assumed).
+    if days is not None and not 1 <= days <= 60:
+        raise FlyError(f"{wrap}snapshot_retention must be between 1 and 60 days, got {days}")
+
+
 def create_volume(
     sim: Sim,
     app: str,
@@ -725,12 +1109,17 @@ def create_volume(
     name: str,
     region: str,
     size_gb: int,
-    snapshot_retention: int = 5,
-    auto_backup: bool = True,
+    compute: dict | None,
+    snapshot_retention: int | None = None,
+    auto_backup: bool | None = None,
     encrypted: bool = True,
     unique_zone: bool = True,
     app_wide: bool = False,
 ) -> dict:
+    """flaps CreateVolume (fly-go flaps/flaps_volumes.go). `compute` is the request's
+    ComputeRequirements: the API places the volume on a host with room for that guest,
+    recorded as "placed_for" (not part of the API's volume JSON)."""
+    check_snapshot_retention(snapshot_retention, "failed to create volume: ")
     zone = pick_zone(sim, app, name, region, unique_zone, app_wide)
     vid = sim.new_id("vol")
     vol = {
@@ -744,8 +1133,11 @@ def create_volume(
         "encrypted": encrypted,
         "attached_machine_id": None,
         "created_at": sim.now(),
-        "snapshot_retention": snapshot_retention,
-        "auto_backup_enabled": auto_backup,
+        "snapshot_retention": (
+            API_DEFAULT_SNAPSHOT_RETENTION if snapshot_retention is None else snapshot_retention
+        ),
+        "auto_backup_enabled": API_DEFAULT_AUTO_BACKUP if auto_backup is None else auto_backup,
+        "placed_for": dict(compute) if compute else None,
         "seq": sim.state["seq"],
     }
     sim.state["volumes"][vid] = vol
@@ -777,6 +1169,9 @@ def run_volumes_create(sim: Sim, p: Parsed) -> None:
         raise FlyError(f"region {region} not found")
     if "fs-type" in p.changed and p.get("fs-type") not in ("ext4", "raw"):
         raise FlyError(f'filesystem "{p.get("fs-type")}" must be either "ext4" or "raw"')
+    # ComputeRequirements: flag.GetMachineGuest(ctx, nil), so shared-cpu-1x unless the
+    # --vm-* flags say otherwise; a bigger machine may not fit on this volume's host.
+    compute = guest_from_flags(p)
     for _ in range(p.get("count")):
         vol = create_volume(
             sim,
@@ -784,8 +1179,13 @@ def run_volumes_create(sim: Sim, p: Parsed) -> None:
             name=vol_name,
             region=region,
             size_gb=p.get("size"),
+            compute=compute,
+            # SnapshotRetention is always sent (flag default 5); AutoBackupEnabled only
+            # when --scheduled-snapshots is given.
             snapshot_retention=p.get("snapshot-retention"),
-            auto_backup=p.get("scheduled-snapshots"),
+            auto_backup=(
+                p.get("scheduled-snapshots") if "scheduled-snapshots" in p.changed else None
+            ),
             encrypted=not p.get("no-encryption"),
             unique_zone=p.get("require-unique-zone"),
             app_wide=p.get("unique-zone-app-wide"),
@@ -794,6 +1194,37 @@ def run_volumes_create(sim: Sim, p: Parsed) -> None:
             sim.out.write(go_json(volume_json(vol)))
         else:
             print_volume(sim, vol, app_name)
+
+
+def run_volumes_update(sim: Sim, p: Parsed) -> None:
+    """internal/command/volumes/update.go runUpdate: RequireAppName has already named the
+    app (so its "volume ID or app required" cannot happen). --snapshot-retention 0 (the
+    flag's default) is not sent; --scheduled-snapshots only when given. flaps
+    UpdateVolume (PUT) wraps "failed to update volume: %w", runUpdate "failed updating
+    volume: %w". No app lookup before the PUT."""
+    require_session(sim, p)
+    app_name = require_app_name(sim, p)
+    vid = p.args[0]
+    sim.touch_app(app_name)
+    retention = p.get("snapshot-retention") or None
+    auto_backup = p.get("scheduled-snapshots") if "scheduled-snapshots" in p.changed else None
+    wrap = "failed updating volume: failed to update volume: "
+    if app_name not in sim.state["apps"] or sim.state["apps"][app_name]["org"] not in (
+        sim.member_orgs()
+    ):
+        raise FlyError(f"{wrap}app not found")  # flaps 404 for the app. API text (assumed).
+    vol = find_volume(sim, app_name, vid)
+    if vol is None:
+        raise FlyError(f"{wrap}volume not found")  # API text (assumed)
+    check_snapshot_retention(retention, wrap)
+    if retention is not None:
+        vol["snapshot_retention"] = retention
+    if auto_backup is not None:
+        vol["auto_backup_enabled"] = auto_backup
+    if p.get("json"):
+        sim.out.write(go_json(volume_json(vol)))
+    else:
+        print_volume(sim, vol, app_name)
 
 
 def run_volumes_list(sim: Sim, p: Parsed) -> None:
@@ -805,23 +1236,36 @@ def run_volumes_list(sim: Sim, p: Parsed) -> None:
     if p.get("json"):
         sim.out.write(go_json([volume_json(v) for v in vols]))
         return
-    sim.print("ID\tState\tName\tSize\tRegion\tZone\tEncrypted\tAttached VM\tCreated At")
-    for v in vols:
-        sim.print(
-            "\t".join(
-                [
-                    v["id"],
-                    v["state"],
-                    v["name"],
-                    f"{v['size_gb']}GB",
-                    v["region"],
-                    v["zone"],
-                    str(v["encrypted"]).lower(),
-                    v["attached_machine_id"] or "",
-                    v["created_at"],
-                ]
-            )
+    # volumes.go renderTable (showHostStatus: the simulator's hosts are all "ok").
+    now = go_time(sim.now())
+    rows = [
+        [
+            v["id"],
+            v["state"],
+            v["name"],
+            f"{v['size_gb']}GB",
+            v["region"],
+            v["zone"],
+            str(v["encrypted"]).lower(),
+            v["attached_machine_id"] or "",
+            humanize_time(go_time(v["created_at"]), now),
+        ]
+        for v in vols
+    ]
+    sim.out.write(
+        render_table(
+            rows,
+            "ID",
+            "State",
+            "Name",
+            "Size",
+            "Region",
+            "Zone",
+            "Encrypted",
+            "Attached VM",
+            "Created At",
         )
+    )
 
 
 def find_volume(sim: Sim, app: str, vid: str) -> dict | None:
@@ -883,13 +1327,27 @@ def run_volumes_destroy(sim: Sim, p: Parsed) -> None:
                 f"'{p.args[0]}'"
             )
         app_name = vol["app"]
+    sim.touch_app(app_name)
     if not p.args:
+        sim.visible_app(app_name)  # GetAppBasic before selectVolume
         raise FlyError("volume ID must be specified when not running interactively")
     for vid in p.args:
         if not p.get("yes"):
-            if find_volume(sim, app_name, vid) is None:
+            # confirmVolumeDelete: GetVolume, then countVolumesMatchingName picks the text.
+            vol = find_volume(sim, app_name, vid)
+            if vol is None:
                 raise FlyError(f"failed to get volume {vid}: volume not found")
-            sim.eprint("Deleting a volume is not reversible.")
+            matches = sum(1 for v in sim.app_volumes(app_name) if v["name"] == vol["name"])
+            if matches <= 2:
+                sim.eprint(
+                    "Warning! Every volume is pinned to a specific physical host. You "
+                    "should create two or more volumes per application. Deleting this "
+                    f"volume will leave you with {matches - 1} volume(s) for this "
+                    "application, and it is not reversible.  Learn more at "
+                    "https://fly.io/docs/volumes/overview/"
+                )
+            else:
+                sim.eprint("Deleting a volume is not reversible.")
             raise NonInteractiveError("yes flag must be specified when not running interactively")
         if app_name not in sim.state["apps"]:
             # flaps 404 for the app path. API text (assumed).
@@ -910,6 +1368,154 @@ def run_volumes_destroy(sim: Sim, p: Parsed) -> None:
             )
         vol["state"] = "pending_destroy"
         sim.print(f"Destroyed volume ID: {vid} name: {vol['name']}")
+
+
+# --------------------------------------------------------------------------------------
+# IP addresses (internal/command/ips/*.go; fly-go resource_ip_addresses.go, types.go)
+
+
+IP_TYPES = ("v4", "shared_v4", "v6", "private_v6")
+
+
+def app_ips(app: dict) -> list[dict]:
+    return app.setdefault("ips", [])
+
+
+def allocate_ip(sim: Sim, app: dict, kind: str, region: str = "", network: str = "") -> dict:
+    """The API's allocateIpAddress / flaps AssignIP. Addresses are the simulator's own,
+    in Fly's ranges; region "global" when none is asked for, one shared v4 per app
+    (allocating it again returns it). API behaviour (assumed)."""
+    if kind == "shared_v4":
+        existing = next((ip for ip in app_ips(app) if ip["type"] == "shared_v4"), None)
+        if existing is not None:
+            return existing
+    ip_id = "ip_" + sim.new_id("ip")
+    seq = sim.state["seq"]
+    h = int(hashlib.sha256(app["name"].encode()).hexdigest()[:8], 16)
+    address = {
+        "v6": f"2a09:8280:1::{h % 0xFFFF:x}:{seq:x}",
+        "v4": f"137.66.{(seq >> 8) & 255}.{seq & 255}",
+        "shared_v4": f"66.241.{124 + h % 2}.{1 + h % 254}",
+        "private_v6": f"fdaa:0:{h % 0xFFFF:x}:0:1::{seq:x}",
+    }[kind]
+    ip = {
+        "id": ip_id,
+        "address": address,
+        "type": kind,
+        "region": region or "global",
+        "network": network,
+        "created_at": sim.now(),
+        "seq": seq,
+    }
+    app_ips(app).append(ip)
+    return ip
+
+
+def ip_addresses(app: dict) -> list[dict]:
+    """fly-go GetIPAddresses: ipAddresses.nodes, then the app's sharedIpAddress appended
+    as a shared_v4 with no ID, no region and Go's zero CreatedAt ("ugly hack")."""
+    listed = [ip for ip in app_ips(app) if ip["type"] != "shared_v4"]
+    shared = [
+        {**ip, "id": "", "region": "", "created_at": "0001-01-01T00:00:00Z"}
+        for ip in app_ips(app)
+        if ip["type"] == "shared_v4"
+    ]
+    return listed + shared
+
+
+def ip_json(ip: dict) -> dict:
+    """fly-go types.go IPAddress has no json tags: Go field names, in struct order.
+    Network is null for every address (API behaviour for non-custom networks, assumed)."""
+    return {
+        "ID": ip["id"],
+        "Address": ip["address"],
+        "Type": ip["type"],
+        "Region": ip["region"],
+        "CreatedAt": ip["created_at"],
+        "ServiceName": "",
+        "Network": None,
+    }
+
+
+def ip_list_table(sim: Sim, ips: list[dict]) -> str:
+    """internal/command/ips/render.go renderListTable."""
+    now = go_time(sim.now())
+    labels = {
+        "v4": ("v4", "public ingress (dedicated, $2/mo)"),
+        "shared_v4": ("v4", "public ingress (shared)"),
+        "v6": ("v6", "public ingress (dedicated)"),
+        "private_v6": ("v6", "private ingress"),
+        "egress_v4": ("v4", "egress"),
+        "egress_v6": ("v6", "egress"),
+    }
+    rows = []
+    for ip in ips:
+        default = "private" if ip["address"].startswith("fdaa") else "public"
+        version, kind = labels.get(ip["type"], (ip["type"], default))
+        created = relative_time(go_time(ip["created_at"]), now)
+        rows.append([version, ip["address"], kind, ip["region"], created])
+    return render_table(rows, "Version", "IP", "Type", "Region", "Created At")
+
+
+def run_ips_list(sim: Sim, p: Parsed) -> None:
+    """internal/command/ips/list.go runIPAddressesList. The simulator has no egress IPs,
+    so nothing is merged in and SanityCheckAppScopedEgressIps prints nothing."""
+    require_session(sim, p)
+    app_name = require_app_name(sim, p)
+    app = sim.visible_app(app_name)  # GraphQL app(name:): "Could not find App"
+    ips = ip_addresses(app)
+    if p.get("json"):
+        sim.out.write(go_json([ip_json(ip) for ip in ips]))
+        return
+    sim.out.write(ip_list_table(sim, ips))
+    sim.print(
+        "Learn more about Fly.io public, private, shared and dedicated IP addresses in our "
+        "docs: https://fly.io/docs/networking/services/"
+    )
+
+
+def run_ips_allocate_v4(sim: Sim, p: Parsed) -> None:
+    """internal/command/ips/allocate.go runAllocateIPAddressV4: --shared never asks; a
+    dedicated v4 without --yes asks (confirmAlloc) before any API call, which fails when
+    not interactive."""
+    require_session(sim, p)
+    app_name = require_app_name(sim, p)
+    shared = p.get("shared")
+    if not shared and not p.get("yes"):
+        raise NonInteractiveError("yes flag must be specified when not running interactively")
+    app = sim.visible_app(app_name)  # GraphQL allocateIpAddress. API text (assumed).
+    if shared:
+        # runAllocateIPAddress: AllocateSharedIPAddress, then renderSharedTable.
+        ip = allocate_ip(sim, app, "shared_v4")
+        sim.out.write(
+            render_table(
+                [["v4", ip["address"], "shared", "global"]], "Version", "IP", "Type", "Region"
+            )
+        )
+        return
+    ip = allocate_ip(sim, app, "v4", region=p.get("region"))
+    sim.out.write(ip_list_table(sim, [ip]))
+
+
+def run_ips_allocate_v6(sim: Sim, p: Parsed) -> None:
+    """internal/command/ips/allocate.go runAllocateIPAddressV6: --private makes a
+    private_v6 (Flycast), resolving --org first (orgs.OrgFromSlug)."""
+    require_session(sim, p)
+    app_name = require_app_name(sim, p)
+    kind = "v6"
+    if p.get("private"):
+        kind = "private_v6"
+        slug = p.get("org")
+        if slug and slug not in sim.member_orgs():
+            # GraphQL error text (assumed), as in apps list.
+            raise FlyError(
+                f"failed retrieving organization with slug {slug}: Could not find "
+                f"Organization {slug}"
+            )
+    app = sim.visible_app(app_name)
+    network = p.get("network") if kind == "private_v6" else ""
+    ip = allocate_ip(sim, app, kind, region=p.get("region"), network=network)
+    sim.out.write(ip_list_table(sim, [ip]))
 
 
 # --------------------------------------------------------------------------------------
@@ -1096,6 +1702,142 @@ def context_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+def _tables(config: dict, key: str) -> list[dict]:
+    raw = config.get(key) or []
+    return [raw] if isinstance(raw, dict) else [x for x in raw if isinstance(x, dict)]
+
+
+def all_services(config: dict) -> list[dict]:
+    """internal/appconfig/service.go AllServices: [http_service] as HTTPService.ToService
+    (tcp, 80 ["http"], 443 ["http", "tls"]), then the [[services]]."""
+    services = []
+    if isinstance(config.get("http_service"), dict):
+        services.append(
+            {
+                "protocol": "tcp",
+                "ports": [
+                    {"port": 80, "handlers": ["http"]},
+                    {"port": 443, "handlers": ["http", "tls"]},
+                ],
+            }
+        )
+    return services + _tables(config, "services")
+
+
+def _port_range(port: dict) -> tuple[int, int]:
+    return port.get("start_port", 0), port.get("end_port", 65535)
+
+
+def port_contains(port: dict, n: int) -> bool:
+    """fly-go machine_types.go MachinePort.ContainsPort."""
+    if port.get("port") is not None and port["port"] == n:
+        return True
+    if port.get("start_port") is None and port.get("end_port") is None:
+        return False
+    start, end = _port_range(port)
+    return start <= n <= end
+
+
+def port_has_non_http_ports(port: dict) -> bool:
+    """fly-go machine_types.go MachinePort.HasNonHttpPorts."""
+    if port.get("port") is not None and port["port"] not in (443, 80):
+        return True
+    if port.get("start_port") is None and port.get("end_port") is None:
+        return False
+    start, end = _port_range(port)
+    count = end - start + 1
+    if count > 2:
+        return True
+    http_in, https_in = start <= 80 <= end, start <= 443 <= end
+    if count == 2:
+        return not http_in or not https_in
+    if count == 1:
+        return not http_in and not https_in
+    return False
+
+
+def determine_ip_type(config: dict, ip_type: str) -> str:
+    """internal/appconfig/config.go DetermineIPType. It reads c.Services (the
+    [[services]] only); [http_service] would map to 80 ["http"] and 443 ["http","tls"],
+    which are shared-IP ports anyway, so AllServices gives the same answer."""
+    if ip_type == "private":
+        return "private"
+    for service in _tables(config, "services"):
+        protocol = service.get("protocol")
+        if protocol == "udp":
+            return "dedicated"
+        if protocol == "tcp":
+            for port in _tables(service, "ports"):
+                handlers = port.get("handlers")
+                if port_has_non_http_ports(port):
+                    return "dedicated"
+                if port_contains(port, 80) and handlers != ["http"]:
+                    return "dedicated"
+                if port_contains(port, 443) and handlers not in (
+                    ["http", "tls"],
+                    ["tls", "http"],
+                ):
+                    return "dedicated"
+    return "shared"
+
+
+def provision_ips_on_first_deploy(sim: Sim, app: dict, config: dict, ip_type: str) -> None:
+    """internal/command/deploy/deploy_first.go provisionFirstDeploy ->
+    provisionIpsOnFirstDeploy: only with services, not with --no-public-ips, and only if
+    the app has no IP yet (flaps GetIPAssignments)."""
+    if not all_services(config) or ip_type == "none":
+        return
+    if app_ips(app):
+        return
+    name = app["name"]
+    kind = determine_ip_type(config, ip_type)
+    if kind == "dedicated":
+        # prompt.Confirmf("Would you like to allocate %s now?") returns
+        # prompt.ErrNonInteractive (internal/prompt/prompt.go newSurveyIO): the simulator
+        # is never interactive. The code only allocates on `confirmDedicatedIp && err ==
+        # nil`, and that err is declared inside the case (`:=`), so it is dropped: nothing
+        # is allocated, nothing is printed to stderr, and provisionIpsOnFirstDeploy
+        # returns nil. provisionFirstDeploy's "Failed to provision IP addresses" line is
+        # never reached on this path; the deploy goes on and exits 0 with no IPs.
+        pass
+    elif kind == "shared":
+        sim.print(f"Provisioning ips for {name}")
+        v6 = allocate_ip(sim, app, "v6")
+        sim.print(f"  Dedicated ipv6: {v6['address']}")
+        v4 = allocate_ip(sim, app, "shared_v4")
+        sim.print(f"  Shared ipv4: {v4['address']}")
+        sim.print("  Add a dedicated ipv4 with: fly ips allocate-v4")
+    elif kind == "private":
+        sim.print(f"Provisioning ip address for {name}")
+        v6 = allocate_ip(sim, app, "private_v6")
+        sim.print(f"  Private ipv6: {v6['address']}")
+    sim.print()
+
+
+def app_url(config: dict, app_name: str) -> str | None:
+    """internal/appconfig/config.go URL."""
+    host = f"{app_name}.fly.dev"
+    http_service = config.get("http_service")
+    if isinstance(http_service, dict) and (http_service.get("internal_port") or 0) > 0:
+        return f"https://{host}/"
+    https_ports, http_ports = [], []
+    for service in _tables(config, "services"):
+        for port in _tables(service, "ports"):
+            handlers = port.get("handlers") or []
+            if port.get("port") is None or "http" not in handlers:
+                continue
+            (https_ports if "tls" in handlers else http_ports).append(port["port"])
+    if 443 in https_ports:
+        return f"https://{host}/"
+    if 80 in http_ports:
+        return f"http://{host}/"
+    if https_ports:
+        return f"https://{host}:{min(https_ports)}/"
+    if http_ports:
+        return f"http://{host}:{min(http_ports)}/"
+    return None
+
+
 def run_deploy(sim: Sim, p: Parsed) -> None:
     """internal/command/deploy/deploy.go run + DeployWithConfig + machines.go."""
     require_session(sim, p)
@@ -1123,6 +1865,7 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
     sim.print("✓ Configuration is valid")
     sim.print("--> Verified app config")
 
+    sim.touch_app(app_name)
     if (
         app_name not in sim.state["apps"]
         or sim.state["apps"][app_name]["org"] not in sim.member_orgs()
@@ -1165,6 +1908,10 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
     sim.print(f"\nWatch your deployment at https://fly.io/apps/{app_name}/monitoring\n")
     for name in ("release-command-timeout", "wait-timeout", "lease-timeout"):
         parse_duration_flag(p, name)
+    # deploy.go deployToMachines: md.machineGuest, the guest for new machines when
+    # fly.toml has no [[vm]]; and where IPs go (--flycast / --no-public-ips).
+    flags_guest = guest_from_flags(p)
+    ip_type = "private" if p.get("flycast") else "none" if p.get("no-public-ips") else "public"
 
     # machines.go determineAppConfigForMachines + ValidateGroups: the --strategy flag
     # overrides [deploy].strategy and is validated against [mounts].
@@ -1184,12 +1931,31 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
     mount = mounts[0] if mounts else None
     machines = sim.app_machines(app_name)
     first_deploy = not app["releases"] and not machines  # machines.go setFirstDeploy
+    # appconfig ToMachineConfig's guest: [[vm]] or None. A bad [[vm]] passes validation
+    # (validation.go validateMachineConversion tests the outer err, never vErr) and
+    # fails where the config is first converted.
+    try:
+        vm_guest, guest_error = guest_from_config(config), None
+    except FlyError as exc:
+        vm_guest, guest_error = None, exc.message
 
     # machines.go setVolumes: unattached volumes, grouped by name.
     unattached = [v for v in sim.app_volumes(app_name) if not v["attached_machine_id"]]
+    if first_deploy:
+        # deploy_first.go provisionFirstDeploy: IPs first (errors printed, ignored), then
+        # the seed volumes (errors fatal).
+        try:
+            provision_ips_on_first_deploy(sim, app, config, ip_type)
+        except FlyError as exc:
+            sim.err.write(
+                "Failed to provision IP addresses. Use `fly ips` commands to remediate it. "
+                f"ERROR: {exc.message}"
+            )
     if first_deploy and mount:
         # deploy_first.go provisionVolumesOnFirstDeploy: counts unattached volumes of the
         # mount's name in any region; creates one in primary_region only if none.
+        if guest_error:
+            raise FlyError(f"failed to provision seed volumes: {guest_error}")
         if not any(v["name"] == mount["source"] for v in unattached):
             size = (
                 parse_size_gb(mount["initial_size"])
@@ -1207,8 +1973,12 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
                     name=mount["source"],
                     region=primary_region,
                     size_gb=size,
-                    snapshot_retention=mount.get("snapshot_retention", 5),
-                    auto_backup=mount.get("scheduled_snapshots", True),
+                    # ComputeRequirements: the [[vm]] guest, else md.machineGuest.
+                    compute=vm_guest or flags_guest,
+                    # m.SnapshotRetention / m.ScheduledSnapshots: nil when fly.toml
+                    # leaves them out, so the API default.
+                    snapshot_retention=mount.get("snapshot_retention"),
+                    auto_backup=mount.get("scheduled_snapshots"),
                 )
             )
 
@@ -1228,19 +1998,27 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
     machine_config = {
         "image": image,
         "env": env,
-        "guest": dict(DEFAULT_GUEST),
-        "services": bool(config.get("services") or config.get("http_service")),
+        # machines_launchinput.go launchInputForLaunch: the [[vm]] guest, else
+        # md.machineGuest (the --vm-* flags over shared-cpu-1x).
+        "guest": dict(vm_guest or flags_guest),
+        "services": bool(all_services(config)),
         "mounts": (
             [{"name": mount["source"], "path": mount.get("destination", "")}] if mount else []
         ),
         "metadata": {"fly_process_group": "app", "fly_release_version": str(release["version"])},
     }
     release["config"] = machine_config
+    release["vm_guest"] = vm_guest  # what appconfig.FromRemoteApp gives scale count
     release["primary_region"] = primary_region
     sim.print("This deployment will:")
     if first_deploy:
         sim.print(' * create 1 "app" machine\n')
         sim.print("No machines in group app, launching a new machine")
+        # machines_deploymachinesapp.go spawnMachineInGroup wraps launchInputForLaunch's
+        # error as "error creating machine configuration: %w" and flaps Launch's as
+        # "error creating a new machine: %w".
+        if guest_error:
+            raise FlyError(f"error creating machine configuration: {guest_error}")
         vol = None
         if mount:
             # machines_launchinput.go launchInputForLaunch -> popVolumeFor(name, primary)
@@ -1254,10 +2032,14 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
             )
             if vol is None:
                 raise FlyError(
-                    f"New machine in group 'app' needs an unattached volume named "
-                    f"'{mount['source']}' in region '{primary_region}'"
+                    "error creating machine configuration: New machine in group 'app' "
+                    f"needs an unattached volume named '{mount['source']}' in region "
+                    f"'{primary_region}'"
                 )
-        m = launch_machine(sim, app, primary_region, machine_config, vol, release)
+        try:
+            m = launch_machine(sim, app, primary_region, machine_config, vol, release)
+        except FlyError as exc:
+            raise FlyError(f"error creating a new machine: {exc.message}") from None
         count = 1
         # machines_deploymachinesapp.go deployCreateMachinesForGroups: --ha adds a second
         # machine (or a standby) only for groups without mounts.
@@ -1282,11 +2064,22 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
                 raise NonInteractiveError(
                     "yes flag must be specified when not running interactively"
                 )
+        if guest_error:
+            # machines_deploymachinesapp.go deployMachinesApp: launchInputForUpdate fails.
+            raise FlyError(
+                f"failed to update machine configuration for {machines[0]['id']}: {guest_error}"
+            )
         for m in machines:
             mounts_now = m["config"]["mounts"]
             new_config = json.loads(json.dumps(machine_config))
             new_config["mounts"] = mounts_now  # the attached volume stays
             new_config["standbys"] = m["config"].get("standbys")
+            # appconfig machines.go updateMachineConfig: [[vm]] replaces the guest, else
+            # the machine keeps its own (what scale or --vm-* gave it).
+            new_config["guest"] = dict(vm_guest or m["config"]["guest"])
+            vol = sim.state["volumes"].get(m["volume"]) if m["volume"] else None
+            if vol is not None and not guest_fits(new_config["guest"], vol.get("placed_for")):
+                raise insufficient_resources_on_update(m["id"], vol)
             m["config"] = new_config
             m["release_version"] = release["version"]
             m["secrets_digest"] = release["secrets_digest"]
@@ -1295,20 +2088,33 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
             sim.print(f"  Machine {m['id']} [app] update succeeded")
     app["releases"].append(release)
     sim.print("✓ DNS configuration verified")
-    if machine_config["services"]:
-        sim.print(f"\nVisit your newly deployed app at https://{app_name}.fly.dev/\n")
+    # deploy.go DeployWithConfig, after deployToMachines.
+    url = app_url(config, app_name)
+    if url and ip_type == "public":
+        sim.print(f"\nVisit your newly deployed app at {url}\n")
+    elif ip_type == "private":
+        sim.print(
+            "\nYour your newly deployed app is available in the organizations' private "
+            f"network under http://{app_name}.flycast"
+        )
+    elif ip_type == "none":
+        sim.print("\nYour app is deployed but does not have a public or private IP address")
 
 
 def launch_machine(
     sim: Sim, app: dict, region: str, config: dict, vol: dict | None, release: dict
 ) -> dict:
+    if vol is not None and not guest_fits(config["guest"], vol.get("placed_for")):
+        raise insufficient_resources_on_launch(vol)
     mid = sim.new_id("machine")
     config = json.loads(json.dumps(config))
     if vol is not None:
         vol["attached_machine_id"] = mid
         # The API reports the attached volume's size in the mount (superfly/flyctl#2721:
         # scaling up from machines takes the size from their mount).
-        config["mounts"][0].update(volume=vol["id"], size_gb=vol["size_gb"], encrypted=True)
+        config["mounts"][0].update(
+            volume=vol["id"], size_gb=vol["size_gb"], encrypted=vol["encrypted"]
+        )
     m = {
         "id": mid,
         "app": app["name"],
@@ -1365,10 +2171,6 @@ def converge_group_counts(
     return diffs
 
 
-def guest_size(guest: dict) -> str:
-    return f"{guest.get('cpu_kind', 'shared')}-cpu-{guest.get('cpus', 1)}x"
-
-
 def run_scale_count(sim: Sim, p: Parsed) -> None:
     """count.go runScaleCount -> count_machines.go runMachinesScaleCount."""
     require_session(sim, p)
@@ -1418,6 +2220,9 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
     if not regions:
         regions = list(dict.fromkeys(m["region"] for m in machines))
     volumes = sim.app_volumes(app_name)
+    # count_machines.go: defaultGuest = flag.GetMachineGuest(ctx, nil), used only when the
+    # group has no machine to clone and fly.toml has no [[vm]].
+    fallback_guest = guest_from_flags(p)
     # machine_defaults.go newDefaults: unattached volumes by name then region (unless
     # --with-new-volumes).
     available: dict[str, dict[str, list[dict]]] = {}
@@ -1441,6 +2246,9 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
         # deployed config with each mount sized like the largest volume of its name
         # (1 GB if none), regions defaulting to primary_region.
         template = json.loads(json.dumps(latest["config"]))
+        # ToMachineConfig: the [[vm]] guest of the deployed config, else (no machines, so
+        # no guestPerGroup) the fallback guest.
+        template["guest"] = dict(latest.get("vm_guest") or fallback_guest)
         for mount in template["mounts"]:
             sizes = [v["size_gb"] for v in volumes if v["name"] == mount["name"]]
             mount.update(size_gb=max(sizes, default=1), encrypted=True)
@@ -1455,12 +2263,16 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
             name = template["mounts"][0]["name"]
             pool = available.get(name, {}).get(region, [])
             reuse, available.setdefault(name, {})[region] = pool[:delta], pool[delta:]
-            # machine_defaults.go CreateVolumeRequest: the template mount's size; unique
-            # zone when the region will hold more than one machine.
+            # machine_defaults.go CreateVolumeRequest: the template mount's size and
+            # encryption, unique zone when the region will hold more than one machine,
+            # ComputeRequirements = the template's guest. SnapshotRetention and
+            # AutoBackupEnabled are left nil: the API defaults, not fly.toml's [mounts].
             create = {
                 "name": name,
                 "size_gb": template["mounts"][0].get("size_gb", 0),
+                "encrypted": template["mounts"][0].get("encrypted", False),
                 "unique_zone": len(existing) + delta > 1,
+                "compute": template["guest"],
             }
         plan.append((region, delta, existing, reuse, create))
 
@@ -1506,6 +2318,8 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
                         name=create["name"],
                         region=region,
                         size_gb=create["size_gb"],
+                        compute=create["compute"],
+                        encrypted=create["encrypted"],
                         unique_zone=create["unique_zone"],
                     )
             config = json.loads(json.dumps(template))
@@ -1519,10 +2333,9 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
             )
         for idx in range(max(-delta, 0)):
             m = existing[idx]
-            m["state"] = "destroyed"
-            # Destroying a machine leaves its volume, unattached (flyctl#2547).
-            if m["volume"] and m["volume"] in sim.state["volumes"]:
-                sim.state["volumes"][m["volume"]]["attached_machine_id"] = None
+            # count_machines.go destroyMachine: flaps Destroy with kill=true, not waited
+            # for; the volume outlives the machine (flyctl#2547) but detaches later.
+            sim.destroy_machine_without_wait(m)
             sim.print(
                 f"  Destroyed {m['id']} group:app region:{region} "
                 f"size:{guest_size(m['config']['guest'])}"
@@ -1576,6 +2389,13 @@ COMMANDS = [
         run_volumes_create,
     ),
     Command(
+        ("volumes", "update"),
+        "update <volume id>",
+        [APP, CONFIG, i("snapshot-retention"), b("scheduled-snapshots"), JSON],
+        ("exact", 1),
+        run_volumes_update,
+    ),
+    Command(
         ("volumes", "list"),
         "list",
         [APP, CONFIG, b("all"), JSON],
@@ -1614,6 +2434,22 @@ COMMANDS = [
         ("ls",),
     ),
     Command(("deploy",), "deploy [WORKING_DIRECTORY]", DEPLOY_FLAGS, ("max", 1), run_deploy),
+    # internal/command/ips/list.go, allocate.go (no Args set: cobra accepts any).
+    Command(("ips", "list"), "list", [APP, CONFIG, JSON], ("any",), run_ips_list, ("ls",)),
+    Command(
+        ("ips", "allocate-v4"),
+        "allocate-v4",
+        [b("shared"), YES, APP, CONFIG, REGION],
+        ("any",),
+        run_ips_allocate_v4,
+    ),
+    Command(
+        ("ips", "allocate-v6"),
+        "allocate-v6",
+        [APP, CONFIG, REGION, b("private"), ORG, s("network")],
+        ("any",),
+        run_ips_allocate_v6,
+    ),
     Command(
         ("scale", "count"),
         "count [count]",
@@ -1633,8 +2469,15 @@ COMMANDS = [
         run_scale_count,
     ),
 ]
-# Parent command aliases (apps.go, volumes.go); `secrets`, `deploy`, `scale` have none.
-PARENT_ALIASES = {"app": "apps", "volume": "volumes", "vol": "volumes", "v": "volumes"}
+# Parent command aliases (apps.go, volumes.go, ips.go); `secrets`, `deploy`, `scale` have
+# none.
+PARENT_ALIASES = {
+    "app": "apps",
+    "volume": "volumes",
+    "vol": "volumes",
+    "v": "volumes",
+    "ip": "ips",
+}
 _GLOBAL_VALUE_FLAGS = {"-t", "--access-token"}
 
 
@@ -1815,6 +2658,7 @@ def seed_app(path: str | os.PathLike, name: str, org: str) -> None:
             "created_at": EPOCH.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "secrets": {},
             "releases": [],
+            "ips": [],
         }
 
 
@@ -1862,6 +2706,13 @@ def app_record(path: str | os.PathLike, name: str) -> dict | None:
     return load_state(path)["apps"].get(name)
 
 
+def ips(path: str | os.PathLike, app: str) -> list[dict]:
+    """The app's IP addresses, oldest first: {id, address, type (v4 | shared_v4 | v6 |
+    private_v6), region, network, created_at}. Empty for an app that does not exist."""
+    record = load_state(path)["apps"].get(app) or {}
+    return sorted(record.get("ips", []), key=lambda ip: ip["seq"])
+
+
 FLY_EXECUTABLE = Path(__file__).with_name("fly")
 
 
@@ -1887,6 +2738,7 @@ __all__ = [
     "app_record",
     "calls",
     "inject_failure",
+    "ips",
     "load_state",
     "machines",
     "main",
