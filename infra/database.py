@@ -31,26 +31,30 @@ class Database(pulumi.ComponentResource):
         self.secrets = self._secret_values(signing_key)
 
         if settings.target == "fly":
-            self._fly()
+            made = self._fly()
         else:
-            endpoints = local_stack.run(self, settings, self.secrets)
+            probe = local_stack.probe_token(signing_key.private_key_pem)
+            endpoints = local_stack.run(self, settings, self.secrets, probe_token=probe)
             self.https_url, self.libsql_url = endpoints.http_url, endpoints.libsql_url
+            made = endpoints.nodes
 
         # Tokens are anchored to when the key was made, so they stay identical across runs.
         issued_at = local.Command(
             f"token-issued-at-v{settings.key_version}",
             create="date +%s",
             opts=self._child(),
-        ).stdout.apply(int)
+        )
+        issued_at_seconds = issued_at.stdout.apply(int)
 
         def token(access: str) -> pulumi.Output[str]:
             expiry = settings.token_expiry_days
             return pulumi.Output.secret(
-                pulumi.Output.all(signing_key.private_key_pem, issued_at).apply(
+                pulumi.Output.all(signing_key.private_key_pem, issued_at_seconds).apply(
                     lambda args: keys.mint_token(args[0], access, args[1], expiry)
                 )
             )
 
+        self._destroy_guard([signing_key, *self.grpc_tls.resources, *made, issued_at])
         self.app_name = pulumi.Output.from_input(settings.app_name)
         self.read_write_token = token("rw")
         self.read_only_token = token("ro")
@@ -62,6 +66,23 @@ class Database(pulumi.ComponentResource):
                 "readWriteToken": self.read_write_token,
                 "readOnlyToken": self.read_only_token,
             }
+        )
+
+    def _destroy_guard(self, everything: list[pulumi.Resource]) -> None:
+        """With `protect`, a `pulumi destroy` touches nothing at all.
+
+        The engine refuses to delete a protected resource but goes on deleting the others
+        (pkg/resource/deploy/step.go DeleteStep, deployment_executor.go since pulumi/pulumi
+        #18396), except every resource the refused one depends on, which it skips. So the
+        one protected resource that must stop a destroy is one that depends on everything:
+        deleted first, refused, and all else kept. Protecting the component instead would
+        protect every child (the SDK passes `protect` down), and `up` could then no longer
+        rotate a key or drop a replica region, which delete or replace resources. It has no
+        create or delete of its own; `protect: false` and an `up` unprotect it.
+        """
+        local.Command(
+            "destroy-guard",
+            opts=self._child(protect=self.settings.protect, depends_on=everything),
         )
 
     def _child(self, **kwargs) -> pulumi.ResourceOptions:
@@ -83,7 +104,7 @@ class Database(pulumi.ComponentResource):
             values["LITESTREAM_SECRET_ACCESS_KEY"] = s.s3_secret_access_key.get_secret_value()
         return pulumi.Output.secret(pulumi.Output.all(**values))
 
-    def _fly(self) -> None:
+    def _fly(self) -> list[pulumi.Resource]:
         s, fly = self.settings, self.settings.flyctl
         build_dir = assets.build_dir(pulumi.get_stack())
         build_digest = assets.write_build_context(s, build_dir)
@@ -97,28 +118,31 @@ class Database(pulumi.ComponentResource):
             logging=shown,
             opts=self._child(protect=s.protect, delete_before_replace=True),
         )
+        # Before the first deploy, which would otherwise leave the app without any address.
+        public_ips = local.Command(
+            "public-ips",
+            create=flyctl.public_ips(fly, s.app_name),
+            logging=shown,
+            opts=self._child(depends_on=[app]),
+        )
 
-        def volume(region: str, *, primary: bool, **opts) -> local.Command:
+        spec = flyctl.VolumeSpec(
+            s.volume_name, s.volume_size_gb, s.snapshot_retention_days, s.vm_size, s.vm_memory_mb
+        )
+
+        def volumes(region: str, count: int, **opts) -> local.Command:
+            """One volume per machine in the region, made and kept as the settings say (an
+            input change runs the same script again: it grows, re-tags or adds volumes)."""
             return local.Command(
                 f"volume-{region}",
-                create=flyctl.volume_create(
-                    fly, s.app_name, s.volume_name, region, s.volume_size_gb,
-                    s.snapshot_retention_days,
-                ),
-                update=flyctl.volumes_resize(
-                    fly, s.app_name, s.volume_name, region, s.volume_size_gb, print_id=primary
-                ),
-                delete=(
-                    flyctl.volume_destroy_by_id(fly, s.app_name)
-                    if primary
-                    else flyctl.region_volumes_destroy(fly, s.app_name, s.volume_name, region)
-                ),
+                create=flyctl.volumes_ensure(fly, s.app_name, spec, region, count),
+                delete=flyctl.region_volumes_destroy(fly, s.app_name, s.volume_name, region),
                 triggers=[s.app_name, s.volume_name, region],
                 logging=shown,
                 opts=self._child(depends_on=[app], delete_before_replace=True, **opts),
-            )  # fmt: skip
+            )
 
-        primary_volume = volume(s.primary_region, primary=True, protect=s.protect)
+        primary_volume = volumes(s.primary_region, 1, protect=s.protect)
 
         stdin = self.secrets.apply(flyctl.secrets_stdin)
         secrets = local.Command(
@@ -143,18 +167,23 @@ class Database(pulumi.ComponentResource):
             # Frees the primary's volume so it can be destroyed after.
             delete=flyctl.scale_count(fly, s.app_name, s.primary_region, 0),
             logging=shown,
-            opts=self._child(depends_on=[primary_volume, secrets]),
+            opts=self._child(depends_on=[primary_volume, secrets, public_ips]),
         )
 
+        made: list[pulumi.Resource] = [app, public_ips, primary_volume, secrets, deploy]
         for region, count in sorted(s.replicas.items()):
-            region_volume = volume(region, primary=False)
-            local.Command(
+            region_volumes = volumes(region, count)
+            scale = local.Command(
                 f"scale-{region}",
-                create=flyctl.scale_count(fly, s.app_name, region, count),
+                create=flyctl.scale_count(
+                    fly, s.app_name, region, count, volume_name=s.volume_name
+                ),
                 delete=flyctl.scale_count(fly, s.app_name, region, 0),
                 logging=shown,
-                opts=self._child(depends_on=[deploy, region_volume]),
+                opts=self._child(depends_on=[deploy, region_volumes]),
             )
+            made += [region_volumes, scale]
 
         self.https_url = pulumi.Output.from_input(f"https://{s.public_hostname}")
         self.libsql_url = pulumi.Output.from_input(f"libsql://{s.public_hostname}:{s.tls_port}")
+        return made

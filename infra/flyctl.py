@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 
 __all__ = [
+    "VolumeSpec",
     "app_create",
     "app_destroy",
     "deploy",
+    "public_ips",
     "region_volumes_destroy",
     "scale_count",
     "secrets_import",
     "secrets_stdin",
-    "volume_create",
-    "volume_destroy_by_id",
-    "volumes_resize",
+    "volumes_ensure",
 ]
 
 # Fly app names: lowercase letters, digits and dashes. Org slugs look the same.
@@ -39,6 +40,8 @@ _REGION = re.compile(r"[a-z]{3}")
 # Fly volume names: lowercase letters, digits and underscores, at most 30 characters.
 _VOLUME_NAME = re.compile(r"[a-z0-9_]{1,30}")
 _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# fly-go machine_types.go MachinePresets names, e.g. shared-cpu-1x, performance-2x.
+_VM_SIZE = re.compile(r"(shared-cpu|performance)-\d+x")
 # internal/command/deploy/deploy.go parseDurationFlag: Go duration or whole seconds.
 _DURATION = re.compile(r"\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+")
 # internal/appconfig/validation.go: canary is refused when [mounts] is set, and the
@@ -64,9 +67,9 @@ def _if_succeeds(command: str) -> str:
     return f"if err=$({command} 2>&1 1>&3 3>&-); then"
 
 
-# Prints "ID SIZE_GB" for each volume named $1 in region $2, from `volumes list --json`
-# on stdin. The array holds flat objects (fly-go volume_types.go Volume), so a closing
-# brace ends one volume.
+# Prints "ID SIZE_GB RETENTION_DAYS ATTACHED_MACHINE" (machine "-" when detached) for each
+# volume named $1 in region $2, from `volumes list --json` on stdin. The array holds flat
+# objects (fly-go volume_types.go Volume), so a closing brace ends one volume.
 _MATCHING_VOLUMES_AWK = r"""
 function str(s) { sub(/^[^:]*: "/, "", s); sub(/",?[ \t\r]*$/, "", s); return s }
 function num(s) { sub(/^[^:]*: /, "", s); sub(/,?[ \t\r]*$/, "", s); return s + 0 }
@@ -74,9 +77,11 @@ function num(s) { sub(/^[^:]*: /, "", s); sub(/,?[ \t\r]*$/, "", s); return s + 
 /^[ \t]*"name": "/ { nm = str($0) }
 /^[ \t]*"region": "/ { rg = str($0) }
 /^[ \t]*"size_gb": / { sz = num($0) }
+/^[ \t]*"snapshot_retention": / { keep = num($0) }
+/^[ \t]*"attached_machine_id": "/ { on = str($0) }
 /^[ \t]*}/ {
-  if (id != "" && nm == want_name && rg == want_region) print id, sz
-  id = ""; nm = ""; rg = ""; sz = 0
+  if (id != "" && nm == want_name && rg == want_region) print id, sz, keep, (on == "" ? "-" : on)
+  id = ""; nm = ""; rg = ""; sz = 0; keep = 0; on = ""
 }
 """.strip()
 
@@ -156,136 +161,126 @@ def app_destroy(flyctl: str, app: str) -> str:
     )
 
 
-def volume_create(
-    flyctl: str, app: str, name: str, region: str, size_gb: int, snapshot_retention_days: int
-) -> str:
-    """Create one volume and print only its id on stdout.
+@dataclass(frozen=True)
+class VolumeSpec:
+    """What every volume of the database is, in every region: its name, size, how long Fly
+    keeps its daily snapshots, and the machine it must be placed for."""
 
-    `volumes create NAME -a APP --region R --size N --snapshot-retention D --yes --json`
-    (internal/command/volumes/create.go: --yes skips the "pinned to a host" prompt, which
-    fails when not interactive; --require-unique-zone defaults to true; --count defaults
-    to 1; the JSON is fly-go's Volume). Pulumi keeps stdout, so the delete script can read
-    the id back from $PULUMI_COMMAND_STDOUT.
-    """
-    _check(app, _APP_NAME, "app name")
-    _check(name, _VOLUME_NAME, "volume name")
-    _check(region, _REGION, "region")
-    if size_gb < 1 or snapshot_retention_days < 1:
-        raise ValueError("volume size and snapshot retention must be at least 1")
-    fly = q(flyctl)
-    create = (
-        f"{fly} volumes create {q(name)} -a {q(app)} --region {q(region)} "
-        f"--size {int(size_gb)} --snapshot-retention {int(snapshot_retention_days)} "
-        "--yes --json"
-    )
-    return _script(
-        "set -u",
-        f"out=$({create}) || exit $?",
-        'ids=$(printf \'%s\\n\' "$out" | sed -n \'s/^    "id": "\\(vol_[a-z0-9]*\\)",$/\\1/p\')',
-        "case $ids in",
-        "  vol_*[!a-z0-9_]*|'') ;;",
-        "  vol_*)",
-        f'    echo "created volume $ids ({name} in {region}, {int(size_gb)} GB)" >&2',
-        "    printf '%s\\n' \"$ids\"",
-        "    exit 0",
-        "    ;;",
-        "esac",
-        "echo 'expected exactly one volume id from flyctl volumes create, got:' >&2",
-        "printf '%s\\n' \"$out\" >&2",
-        "exit 1",
-    )
+    name: str
+    size_gb: int
+    snapshot_retention_days: int
+    vm_size: str
+    vm_memory_mb: int
+
+    def __post_init__(self) -> None:
+        _check(self.name, _VOLUME_NAME, "volume name")
+        _check(self.vm_size, _VM_SIZE, "machine size")
+        if self.size_gb < 1 or self.snapshot_retention_days < 1 or self.vm_memory_mb < 1:
+            raise ValueError("volume size, snapshot retention and memory must be at least 1")
 
 
-def _volume_id_from_previous_stdout() -> tuple[str, ...]:
+def _wait_while(condition: str, what: str, timeout_s: int) -> tuple[str, ...]:
+    """Lines that poll `volumes list` (into $vols and $matches) once a second while the
+    shell CONDITION holds, for at most TIMEOUT_S seconds, then fail naming WHAT."""
     return (
-        "vol_id=${PULUMI_COMMAND_STDOUT:-}",
-        "case $vol_id in",
-        "  vol_*[!a-z0-9_]*|vol_|'') ;;",
-        "  vol_*) vol_id_ok=1 ;;",
-        "esac",
-        'if [ -z "${vol_id_ok:-}" ]; then',
-        "  echo \"no volume id in PULUMI_COMMAND_STDOUT (got '$vol_id')\" >&2",
-        "  exit 1",
-        "fi",
+        "tries=0",
+        "while :; do",
+        "  list_volumes || exit 1",
+        f"  {condition} || break",
+        f'  if [ "$tries" -ge {int(timeout_s)} ]; then',
+        f'    echo "{what} after {int(timeout_s)}s; run the step again once they have:" >&2',
+        '    printf \'%s\\n\' "$matches" | awk \'NF && $4 != "-" '
+        '{ print "  " $1 " attached to machine " $4 }\' >&2',
+        "    exit 1",
+        "  fi",
+        '  [ "$tries" -gt 0 ] || echo "waiting for machines to let go of their volumes" >&2',
+        "  tries=$((tries + 1))",
+        "  sleep 1",
+        "done",
     )
 
 
-def volume_destroy_by_id(flyctl: str, app: str) -> str:
-    """Destroy the volume whose id is in $PULUMI_COMMAND_STDOUT; gone counts as done.
+def _list_volumes_fn(fly: str, app: str, name: str, region: str) -> str:
+    """`list_volumes`: sets $matches to this name's volumes in this region (see
+    _MATCHING_VOLUMES_AWK); an app that is gone has none (sets $app_gone)."""
+    a = q(app)
+    return "\n".join(
+        (
+            _MATCHING_VOLUMES_FN,
+            "# shellcheck disable=SC2034 # app_gone: not every script asks",
+            "list_volumes() {",
+            f"  if ! vols=$({fly} volumes list -a {a} --json 2>&1); then",
+            "    case $vols in",
+            "      *'Could not find App'*) app_gone=1; matches=''; return 0 ;;",
+            "    esac",
+            "    printf '%s\\n' \"$vols\" >&2",
+            "    return 1",
+            "  fi",
+            f"  matches=$(printf '%s\\n' \"$vols\" | matching_volumes {q(name)} {q(region)})",
+            "}",
+        )
+    )
+
+
+def _destroy_volumes(fly: str, app: str, ids: str) -> tuple[str, ...]:
+    """Destroy each volume id in the shell word list IDS; one that is already gone is done.
 
     `volumes destroy ID -a APP --yes` (internal/command/volumes/destroy.go). The app is
     required: without -a, flyctl looks the volume up over GraphQL first, which fails with
-    "Could not find Volume with id" (superfly/flyctl#4663). When destroy fails, the script
-    lists the app's volumes (`volumes list` hides destroyed ones, fly-go
-    flaps_volumes.go): an id no longer listed, or an app that no longer exists, is
-    success; a volume still attached to a machine is an error.
-    """
-    _check(app, _APP_NAME, "app name")
-    fly, a = q(flyctl), q(app)
-    return _script(
-        "set -u",
-        "exec 3>&1",
-        *_volume_id_from_previous_stdout(),
-        _if_succeeds(f'{fly} volumes destroy "$vol_id" -a {a} --yes'),
-        "  exit 0",
-        "fi",
-        f"if vols=$({fly} volumes list -a {a} --json 2>&1); then",
-        "  case $vols in",
-        '    *"\\"id\\": \\"$vol_id\\""*) ;;',
-        '    *) echo "volume $vol_id is already gone"; exit 0 ;;',
-        "  esac",
-        "else",
-        "  case $vols in",
-        f"    *'Could not find App'*) echo {q(f'app {app} is gone')}; exit 0 ;;",
-        "  esac",
-        "  printf '%s\\n' \"$vols\" >&2",
-        "fi",
-        "printf '%s\\n' \"$err\" >&2",
-        "exit 1",
+    "Could not find Volume with id" (superfly/flyctl#4663). `volumes list` hides destroyed
+    volumes (fly-go flaps_volumes.go), so an id no longer listed is gone."""
+    a = q(app)
+    return (
+        f"for id in {ids}; do",
+        "  " + _if_succeeds(f'{fly} volumes destroy "$id" -a {a} --yes'),
+        "    continue",
+        "  fi",
+        "  if list_volumes &&",
+        "    ! printf '%s\\n' \"$matches\" | cut -d' ' -f1 | grep -qxF \"$id\"; then",
+        '    echo "volume $id is already gone"',
+        "    continue",
+        "  fi",
+        "  printf '%s\\n' \"$err\" >&2",
+        "  exit 1",
+        "done",
     )
 
 
-def volumes_resize(
-    flyctl: str, app: str, name: str, region: str, size_gb: int, *, print_id: bool = False
-) -> str:
-    """Grow every volume named NAME in REGION to SIZE_GB; refuse to shrink any.
+def volumes_ensure(flyctl: str, app: str, spec: VolumeSpec, region: str, count: int) -> str:
+    """Make REGION hold at least COUNT volumes as SPEC says; converges when re-run.
 
-    Lists `volumes list -a APP --json`, then `volumes extend ID -a APP --size N` for each
-    smaller volume (internal/command/volumes/extend.go: --size is a string in GB, extend
-    never prompts; its report goes to stderr here). If any volume is larger than N the
-    script fails before changing anything: "volumes cannot shrink: vol_x is A GB, asked
-    for N GB".
-
-    print_id=True is for the update script of a Command whose stdout is a volume id (the
-    primary volume, made by volume_create): the script checks that the id in
-    $PULUMI_COMMAND_STDOUT is one of the volumes it resizes, and prints it again at the
-    end, so the Command's stdout, and thus its delete script, still name that volume.
+    Lists `volumes list -a APP --json`; refuses before changing anything if a volume is
+    bigger than SPEC ("volumes cannot shrink"); creates the missing ones with `volumes
+    create NAME -a APP --region R --size N --snapshot-retention D --vm-size S --vm-memory M
+    --count K --yes --json` (internal/command/volumes/create.go: --yes skips the "pinned to
+    a host" prompt, which fails when not interactive; the vm flags become the request's
+    ComputeRequirements via flag.GetMachineGuest, so the volume lands on a host that fits
+    the machine, where without them it is placed for the default shared-cpu-1x); grows
+    smaller ones with `volumes extend ID -a APP --size N` (extend.go; never prompts) and
+    sets a different retention with `volumes update ID -a APP --snapshot-retention D`
+    (update.go). Every volume is ours to make: `scale count` would size new ones from the
+    cloned machine's mount and leave their retention to the API (scale/machine_defaults.go),
+    so replica regions get theirs here first and `scale count` only reuses them.
     """
     _check(app, _APP_NAME, "app name")
-    _check(name, _VOLUME_NAME, "volume name")
     _check(region, _REGION, "region")
-    if size_gb < 1:
-        raise ValueError("volume size must be at least 1")
-    fly, a, n = q(flyctl), q(app), int(size_gb)
-    lines = [
+    if count < 1:
+        raise ValueError("a region holds at least one volume")
+    fly, a, s = q(flyctl), q(app), spec
+    n, keep = int(s.size_gb), int(s.snapshot_retention_days)
+    create = (
+        f"{fly} volumes create {q(s.name)} -a {a} --region {q(region)} --size {n} "
+        f"--snapshot-retention {keep} --vm-size {q(s.vm_size)} --vm-memory {int(s.vm_memory_mb)}"
+        ' --count "$missing" --yes --json'
+    )
+    return _script(
         "set -u",
-        _MATCHING_VOLUMES_FN,
-        *(_volume_id_from_previous_stdout() if print_id else ()),
-        f"vols=$({fly} volumes list -a {a} --json) || exit $?",
-        f"matches=$(printf '%s\\n' \"$vols\" | matching_volumes {q(name)} {q(region)})",
-        'if [ -z "$matches" ]; then',
-        f"  echo {q(f'no volume named {name} in region {region} of app {app}')} >&2",
+        _list_volumes_fn(fly, app, s.name, region),
+        "list_volumes || exit 1",
+        'if [ -n "${app_gone:-}" ]; then',
+        f"  echo {q(f'app {app} does not exist')} >&2",
         "  exit 1",
         "fi",
-    ]
-    if print_id:
-        lines += [
-            "if ! printf '%s\\n' \"$matches\" | cut -d' ' -f1 | grep -qxF \"$vol_id\"; then",
-            f'  echo "volume $vol_id is not among the {name} volumes in {region}" >&2',
-            "  exit 1",
-            "fi",
-        ]
-    lines += [
         "shrink=$(printf '%s\\n' \"$matches\" | awk -v n="
         + str(n)
         + ' \'$2 > n { printf "volumes cannot shrink: %s is %s GB, asked for %s GB\\n",'
@@ -294,54 +289,59 @@ def volumes_resize(
         "  printf '%s\\n' \"$shrink\" >&2",
         "  exit 1",
         "fi",
-        f"for id in $(printf '%s\\n' \"$matches\" | awk -v n={n} '$2 < n {{ print $1 }}'); do",
+        f"missing=$(printf '%s\\n' \"$matches\" | awk -v want={int(count)} "
+        "'NF { have++ } END { print want - have }')",
+        'if [ "$missing" -gt 0 ]; then',
+        f"  {create} >/dev/null || exit $?",
+        f'  echo "created $missing volume(s) {s.name} in {region}" >&2',
+        "fi",
+        f"smaller=$(printf '%s\\n' \"$matches\" | awk -v n={n} 'NF && $2 < n {{ print $1 }}')",
+        "for id in $smaller; do",
         f'  {fly} volumes extend "$id" -a {a} --size {n} >&2 || exit $?',
         "done",
-    ]
-    if print_id:
-        lines.append("printf '%s\\n' \"$vol_id\"")
-    return _script(*lines)
+        f"other=$(printf '%s\\n' \"$matches\" | awk -v d={keep} 'NF && $3 != d {{ print $1 }}')",
+        "for id in $other; do",
+        f'  {fly} volumes update "$id" -a {a} --snapshot-retention {keep} >/dev/null || exit $?',
+        f'  echo "volume $id keeps snapshots {keep} days" >&2',
+        "done",
+        "echo "
+        + q(
+            f"{s.name} in {region}: {count} x {n} GB, snapshots kept {keep} days, "
+            f"placed for {s.vm_size} with {s.vm_memory_mb} MB"
+        ),
+    )
 
 
-def region_volumes_destroy(flyctl: str, app: str, name: str, region: str) -> str:
-    """Destroy every volume named NAME in REGION (volumes already gone count as done).
+def region_volumes_destroy(
+    flyctl: str, app: str, name: str, region: str, *, detach_timeout_s: int = 120
+) -> str:
+    """Destroy every volume named NAME in REGION once no machine holds it.
 
-    In replica regions `scale count` reuses and creates volumes of the mount's name
-    (internal/command/scale/count_machines.go, machine_defaults.go), so the set is larger
-    than the one volume volume_create made. Each goes with `volumes destroy ID -a APP
-    --yes` (internal/command/volumes/destroy.go); one still attached to a machine fails
-    ("volume is currently bound to machine"), so scale the region to 0 first. A missing
-    app means its volumes are gone too.
+    Run after the region is scaled to 0: `scale count` destroys machines without waiting
+    (internal/command/scale/count_machines.go destroyMachine), and a volume stays "bound to
+    machine" until its machine is gone, so the script waits (bounded) for every volume to
+    detach, then destroys them (see _destroy_volumes). A missing app means its volumes are
+    gone too. In replica regions the set is larger than one volume: volumes_ensure makes one
+    per machine.
     """
     _check(app, _APP_NAME, "app name")
     _check(name, _VOLUME_NAME, "volume name")
     _check(region, _REGION, "region")
-    fly, a = q(flyctl), q(app)
+    fly = q(flyctl)
     return _script(
         "set -u",
         "exec 3>&1",
-        _MATCHING_VOLUMES_FN,
-        f"if ! vols=$({fly} volumes list -a {a} --json 2>&1); then",
-        "  case $vols in",
-        f"    *'Could not find App'*) echo {q(f'app {app} is gone')}; exit 0 ;;",
-        "  esac",
-        "  printf '%s\\n' \"$vols\" >&2",
-        "  exit 1",
+        _list_volumes_fn(fly, app, name, region),
+        *_wait_while(
+            '[ -n "$(printf \'%s\\n\' "$matches" | awk \'NF && $4 != "-"\')" ]',
+            f"volumes {name} in {region} are still attached to machines",
+            detach_timeout_s,
+        ),
+        'if [ -n "${app_gone:-}" ]; then',
+        f"  echo {q(f'app {app} is gone')}",
+        "  exit 0",
         "fi",
-        f"ids=$(printf '%s\\n' \"$vols\" | matching_volumes {q(name)} {q(region)} | cut -d' ' -f1)",
-        "for id in $ids; do",
-        "  " + _if_succeeds(f'{fly} volumes destroy "$id" -a {a} --yes'),
-        "    continue",
-        "  fi",
-        f"  if now=$({fly} volumes list -a {a} --json 2>&1); then",
-        "    case $now in",
-        '      *"\\"id\\": \\"$id\\""*) ;;',
-        '      *) echo "volume $id is already gone"; continue ;;',
-        "    esac",
-        "  fi",
-        "  printf '%s\\n' \"$err\" >&2",
-        "  exit 1",
-        "done",
+        *_destroy_volumes(fly, app, "$(printf '%s\\n' \"$matches\" | cut -d' ' -f1)"),
     )
 
 
@@ -465,23 +465,55 @@ def deploy(flyctl: str, app: str, build_dir: str, strategy: str, wait_timeout: s
     )
 
 
-def scale_count(flyctl: str, app: str, region: str, count: int) -> str:
+def scale_count(
+    flyctl: str,
+    app: str,
+    region: str,
+    count: int,
+    *,
+    volume_name: str | None = None,
+    detach_timeout_s: int = 120,
+) -> str:
     """Set the number of machines in REGION to COUNT.
 
     `scale count N --region R -a APP --yes` (internal/command/scale/count.go,
     count_machines.go: N is the total across the listed regions; new machines clone the
-    deployed config and reuse unattached volumes in R before creating new ones; machines
-    removed leave their volumes). Without --yes a non-interactive run fails. Scaling to 0
-    is the delete script, so there an app that is gone, or one never deployed
-    ("this app has no complete releases"), already has no machines and counts as done.
+    deployed config and reuse unattached volumes in R before creating new ones). Without
+    --yes a non-interactive run fails.
+
+    Machines removed leave their volumes, and `scale count` does not wait for them to go
+    (count_machines.go destroyMachine). With VOLUME_NAME, once at most COUNT volumes of that
+    name in R are still attached (bounded wait), the unattached ones are destroyed, so the
+    region keeps one volume per machine.
+
+    COUNT 0 is a delete script: there an app that is gone, or one never deployed ("this app
+    has no complete releases"), already has no machines and counts as done.
     """
     _check(app, _APP_NAME, "app name")
     _check(region, _REGION, "region")
     if count < 0:
         raise ValueError("machine count cannot be negative")
-    command = f"{q(flyctl)} scale count {int(count)} --region {q(region)} -a {q(app)} --yes"
-    if count > 0:
+    fly = q(flyctl)
+    command = f"{fly} scale count {int(count)} --region {q(region)} -a {q(app)} --yes"
+    if count > 0 and volume_name is None:
         return _script(command)
+    if count > 0:
+        _check(volume_name, _VOLUME_NAME, "volume name")
+        attached = "awk 'NF && $4 != \"-\" { n++ } END { print n + 0 }'"
+        return _script(
+            "set -u",
+            "exec 3>&1",
+            f"{command} || exit $?",
+            _list_volumes_fn(fly, app, volume_name, region),
+            *_wait_while(
+                f'[ "$(printf \'%s\\n\' "$matches" | {attached})" -gt {int(count)} ]',
+                f"more than {int(count)} volumes {volume_name} in {region} are still attached",
+                detach_timeout_s,
+            ),
+            *_destroy_volumes(
+                fly, app, "$(printf '%s\\n' \"$matches\" | awk 'NF && $4 == \"-\" { print $1 }')"
+            ),
+        )
     return _script(
         "set -u",
         "exec 3>&1",
@@ -497,4 +529,38 @@ def scale_count(flyctl: str, app: str, region: str, count: int) -> str:
         "esac",
         "printf '%s\\n' \"$err\" >&2",
         "exit 1",
+    )
+
+
+def public_ips(flyctl: str, app: str) -> str:
+    """Give APP a public IPv6 and a shared IPv4 unless it has them; converges when re-run.
+
+    `fly deploy` allocates them itself only when every service is HTTP on 80 or TLS+HTTP on
+    443 (internal/appconfig/config.go DetermineIPType). Our TLS port (5000) makes it
+    "dedicated": deploy_first.go provisionIpsOnFirstDeploy then asks a question, which fails
+    when not interactive, prints the error, carries on, and the app is left with no address
+    at all. Fly's docs (networking/services, "Shared IPv4") say a shared IPv4 serves TCP
+    ports other than 80 and 443 through the TLS handler, which ours uses, so v6 plus shared
+    v4 serve both https://APP.fly.dev and libsql://APP.fly.dev:5000. Run before the first
+    deploy, which then leaves IPs alone ("Do not touch IPs if there are already allocated").
+
+    `ips list -a APP --json` (internal/command/ips/list.go) renders fly-go's IPAddress with
+    Go field names (`"Type": "v6"`; the shared address is listed as "shared_v4"); then
+    `ips allocate-v6 -a APP` and `ips allocate-v4 --shared -a APP` (ips/allocate.go: only
+    a dedicated v4 asks for confirmation).
+    """
+    _check(app, _APP_NAME, "app name")
+    fly, a = q(flyctl), q(app)
+    return _script(
+        "set -u",
+        f"ips=$({fly} ips list -a {a} --json) || exit $?",
+        "case $ips in",
+        '  *\'"Type": "v6"\'*) ;;',
+        f"  *) {fly} ips allocate-v6 -a {a} >&2 || exit $? ;;",
+        "esac",
+        "case $ips in",
+        '  *\'"Type": "v4"\'*|*\'"Type": "shared_v4"\'*) ;;',
+        f"  *) {fly} ips allocate-v4 --shared -a {a} >&2 || exit $? ;;",
+        "esac",
+        f"echo {q(f'{app} has a public IPv6 and an IPv4')}",
     )

@@ -56,6 +56,7 @@ class GrpcTls:
     server_key: pulumi.Output[str]
     client_cert: pulumi.Output[str]
     client_key: pulumi.Output[str]
+    resources: tuple[pulumi.Resource, ...]  # the keys, CA and certificates that make them
 
 
 def grpc_server_names(settings: StackSettings) -> list[str]:
@@ -71,9 +72,14 @@ def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:
     (the replicas). Only holders of a CA-signed client certificate can replicate."""
     v = settings.tls_version
     opts = pulumi.ResourceOptions(parent=parent)
+    made: list[pulumi.Resource] = []
 
     def key(name: str) -> tls.PrivateKey:
-        return tls.PrivateKey(f"{name}-v{v}", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
+        private_key = tls.PrivateKey(
+            f"{name}-v{v}", algorithm="ECDSA", ecdsa_curve="P256", opts=opts
+        )
+        made.append(private_key)
+        return private_key
 
     ca_key = key("grpc-ca-key")
     ca = tls.SelfSignedCert(
@@ -85,6 +91,7 @@ def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:
         allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
         opts=opts,
     )
+    made.append(ca)
 
     def signed(name: str, private_key: tls.PrivateKey, uses: list[str], **names):
         request = tls.CertRequest(
@@ -94,7 +101,7 @@ def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:
             opts=opts,
             **names,
         )
-        return tls.LocallySignedCert(
+        cert = tls.LocallySignedCert(
             f"{name}-cert-v{v}",
             cert_request_pem=request.cert_request_pem,
             ca_private_key_pem=ca_key.private_key_pem,
@@ -103,6 +110,8 @@ def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:
             allowed_uses=["digital_signature", "key_encipherment", *uses],
             opts=opts,
         )
+        made.extend((request, cert))
+        return cert
 
     server_key, client_key = key("grpc-server-key"), key("grpc-client-key")
     server = signed(
@@ -120,4 +129,5 @@ def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:
         server_key=secret(server_key.private_key_pem_pkcs8),
         client_cert=secret(client.cert_pem),
         client_key=secret(client_key.private_key_pem_pkcs8),
+        resources=tuple(made),
     )

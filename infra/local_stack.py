@@ -62,6 +62,7 @@ def node_command(flag_args: list[str], action: str) -> str:
 class Endpoints:
     http_url: pulumi.Output[str]
     libsql_url: pulumi.Output[str]
+    nodes: list[local.Command]  # one Command per running node
 
 
 def probe_token(private_key_pem: pulumi.Output[str]) -> pulumi.Output[str]:
@@ -141,4 +142,4 @@ def run(
             )
         )
     http = f"http://{all_nodes[0].http}"
-    return Endpoints(pulumi.Output.from_input(http), pulumi.Output.from_input(http))
+    return Endpoints(pulumi.Output.from_input(http), pulumi.Output.from_input(http), started)

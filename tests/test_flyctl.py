@@ -123,88 +123,145 @@ def test_app_destroy_converges_but_other_errors_fail(fly: Fly) -> None:
 
 # --- volumes
 
+SPEC = flyctl.VolumeSpec("data", 3, 14, "shared-cpu-1x", 256)
 
-def test_volume_create_makes_one_volume_and_prints_only_its_id(fly: Fly) -> None:
+
+def calls_matching(fly: Fly, words: str) -> list[list[str]]:
+    return [c["argv"] for c in flysim.calls(fly.state) if " ".join(c["argv"]).startswith(words)]
+
+
+def test_volumes_ensure_makes_the_missing_volumes_as_specified_then_nothing(fly: Fly) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
-    out = fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 3, 14))
-    [volume] = fly.volumes()
-    assert out == volume["id"] + "\n"
-    assert (volume["name"], volume["region"], volume["size_gb"]) == ("data", "yyz", 3)
-    assert volume["snapshot_retention"] == 14
-
-
-def test_volume_destroy_by_id_destroys_that_volume_and_converges(fly: Fly) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    keep = fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 1, 5)).strip()
-    drop = fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 1, 5)).strip()
-    destroy = flyctl.volume_destroy_by_id("fly", APP)
-    fly.ok(destroy, previous_stdout=drop)
-    assert [v["id"] for v in fly.volumes()] == [keep]
-    assert "already gone" in fly.ok(destroy, previous_stdout=drop)
-    fly.ok(flyctl.app_destroy("fly", APP))
-    assert "is gone" in fly.ok(destroy, previous_stdout=keep)
-
-
-def test_volume_destroy_by_id_fails_while_the_volume_is_attached(fly: Fly, tmp_path: Path) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    vol_id = fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 1, 5)).strip()
-    fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
-    result = fly.run(flyctl.volume_destroy_by_id("fly", APP), previous_stdout=vol_id)
-    assert result.returncode == 1
-    assert "volume is currently bound to machine" in result.stderr
-
-
-def test_volume_destroy_by_id_refuses_an_empty_previous_stdout(fly: Fly) -> None:
-    result = fly.run(flyctl.volume_destroy_by_id("fly", APP), previous_stdout="")
-    assert result.returncode == 1
-    assert "no volume id in PULUMI_COMMAND_STDOUT" in result.stderr
-
-
-def test_volumes_resize_grows_the_volume_and_keeps_stdout_the_id(fly: Fly) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    vol_id = fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 1, 5)).strip()
-    out = fly.ok(
-        flyctl.volumes_resize("fly", APP, "data", "yyz", 4, print_id=True), previous_stdout=vol_id
-    )
-    assert out == vol_id + "\n"
-    assert [v["size_gb"] for v in fly.volumes()] == [4]
-
-
-def test_volumes_resize_refuses_to_shrink_before_changing_anything(fly: Fly) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    fly.ok(flyctl.volume_create("fly", APP, "data", "ams", 1, 5))
-    big = fly.ok(flyctl.volume_create("fly", APP, "data", "ams", 5, 5)).strip()
-    result = fly.run(flyctl.volumes_resize("fly", APP, "data", "ams", 3))
-    assert result.returncode == 1
-    assert f"volumes cannot shrink: {big} is 5 GB, asked for 3 GB" in result.stderr
-    assert sorted(v["size_gb"] for v in fly.volumes()) == [1, 5]
-
-
-def test_volumes_resize_touches_only_its_name_and_region(fly: Fly) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    for name, region in [("data", "ams"), ("data", "ams"), ("data", "yyz"), ("other", "ams")]:
-        fly.ok(flyctl.volume_create("fly", APP, name, region, 1, 5))
-    fly.ok(flyctl.volumes_resize("fly", APP, "data", "ams", 2))
-    sizes = sorted((v["name"], v["region"], v["size_gb"]) for v in fly.volumes())
-    assert sizes == [
-        ("data", "ams", 2),
-        ("data", "ams", 2),
-        ("data", "yyz", 1),
-        ("other", "ams", 1),
+    out = fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
+    assert "data in ams: 2 x 3 GB, snapshots kept 14 days" in out
+    volumes = fly.volumes(region="ams")
+    assert [(v["name"], v["size_gb"], v["snapshot_retention"]) for v in volumes] == [
+        ("data", 3, 14),
+        ("data", 3, 14),
     ]
+    # Placed for the machine that will mount it, not flyctl's default size.
+    [create] = calls_matching(fly, "volumes create")
+    assert create[create.index("--vm-size") + 1] == "shared-cpu-1x"
+    assert create[create.index("--vm-memory") + 1] == "256"
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
+    assert len(calls_matching(fly, "volumes create")) == 1  # converged: nothing to make
+
+
+def test_volumes_ensure_adds_only_what_a_bigger_count_needs(fly: Fly) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 1))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 3))
+    assert len(fly.volumes(region="ams")) == 3
+
+
+def test_volumes_ensure_grows_and_retags_existing_volumes_in_place(fly: Fly) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    [before] = fly.volumes()
+    bigger = flyctl.VolumeSpec("data", 4, 30, "shared-cpu-1x", 256)
+    fly.ok(flyctl.volumes_ensure("fly", APP, bigger, "yyz", 1))
+    [after] = fly.volumes()
+    assert after["id"] == before["id"]
+    assert (after["size_gb"], after["snapshot_retention"]) == (4, 30)
+
+
+def test_volumes_ensure_refuses_to_shrink_before_changing_anything(fly: Fly) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 1))
+    big = flyctl.VolumeSpec("data", 5, 14, "shared-cpu-1x", 256)
+    fly.ok(flyctl.volumes_ensure("fly", APP, big, "ams", 1))
+    [vol] = fly.volumes()
+    result = fly.run(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
+    assert result.returncode == 1
+    assert f"volumes cannot shrink: {vol['id']} is 5 GB, asked for 3 GB" in result.stderr
+    assert [v["size_gb"] for v in fly.volumes()] == [5]
+
+
+def test_volumes_ensure_touches_only_its_name_and_region(fly: Fly) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    other = flyctl.VolumeSpec("other", 1, 5, "shared-cpu-1x", 256)
+    fly.ok(flyctl.volumes_ensure("fly", APP, other, "ams", 1))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 1))
+    sizes = sorted((v["name"], v["region"], v["size_gb"]) for v in fly.volumes())
+    assert sizes == [("data", "ams", 3), ("data", "yyz", 3), ("other", "ams", 1)]
 
 
 def test_region_volumes_destroy_removes_every_volume_of_that_name_there(fly: Fly) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
-    for name, region in [("data", "ams"), ("data", "ams"), ("data", "yyz"), ("other", "ams")]:
-        fly.ok(flyctl.volume_create("fly", APP, name, region, 1, 5))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
     destroy = flyctl.region_volumes_destroy("fly", APP, "data", "ams")
     fly.ok(destroy)
-    left = sorted((v["name"], v["region"]) for v in fly.volumes())
-    assert left == [("data", "yyz"), ("other", "ams")]
+    assert [(v["name"], v["region"]) for v in fly.volumes()] == [("data", "yyz")]
     fly.ok(destroy)  # nothing left to do
     fly.ok(flyctl.app_destroy("fly", APP))
     fly.ok(destroy)  # the app, and its volumes, are gone
+
+
+def deployed_with_replicas(fly: Fly, tmp_path: Path, count: int) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", count))
+    fly.ok(flyctl.scale_count("fly", APP, "ams", count, volume_name="data"))
+
+
+def test_region_volumes_destroy_waits_for_machines_scaled_away_to_let_go(
+    fly: Fly, tmp_path: Path
+) -> None:
+    deployed_with_replicas(fly, tmp_path, 2)
+    fly.ok(flyctl.scale_count("fly", APP, "ams", 0))  # returns before the machines are gone
+    result = fly.run(flyctl.region_volumes_destroy("fly", APP, "data", "ams"))
+    assert result.returncode == 0, result.stderr
+    assert "waiting for machines to let go of their volumes" in result.stderr
+    assert fly.volumes(region="ams") == []
+
+
+def test_region_volumes_destroy_gives_up_clearly_when_a_volume_stays_attached(
+    fly: Fly, tmp_path: Path
+) -> None:
+    deployed_with_replicas(fly, tmp_path, 1)
+    [vol] = fly.volumes(region="ams")
+    # Still running: nothing scaled the region down, so the volume never detaches.
+    result = fly.run(
+        flyctl.region_volumes_destroy("fly", APP, "data", "ams", detach_timeout_s=2)
+    )
+    assert result.returncode == 1
+    assert "volumes data in ams are still attached to machines after 2s" in result.stderr
+    assert f"{vol['id']} attached to machine {vol['attached_machine_id']}" in result.stderr
+    assert len(fly.volumes(region="ams")) == 1
+
+
+def test_scaling_down_removes_the_machines_volumes_once_they_detach(
+    fly: Fly, tmp_path: Path
+) -> None:
+    deployed_with_replicas(fly, tmp_path, 3)
+    assert len(fly.volumes(region="ams")) == 3
+    fly.ok(flyctl.scale_count("fly", APP, "ams", 1, volume_name="data"))
+    assert len(fly.machines(region="ams")) == 1
+    [vol] = fly.volumes(region="ams")
+    assert vol["attached_machine_id"] == fly.machines(region="ams")[0]["id"]
+
+
+# --- public addresses
+
+
+def test_public_ips_gives_a_v6_and_a_shared_v4_once(fly: Fly) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.public_ips("fly", APP))
+    assert sorted(ip["type"] for ip in flysim.ips(fly.state, APP)) == ["shared_v4", "v6"]
+    fly.ok(flyctl.public_ips("fly", APP))
+    assert len(flysim.ips(fly.state, APP)) == 2
+    assert len(calls_matching(fly, "ips allocate")) == 2
+
+
+def test_a_first_deploy_after_public_ips_keeps_them(fly: Fly, tmp_path: Path) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.public_ips("fly", APP))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
+    assert sorted(ip["type"] for ip in flysim.ips(fly.state, APP)) == ["shared_v4", "v6"]
 
 
 # --- secrets
@@ -247,27 +304,20 @@ def test_secrets_stdin_refuses_values_flyctl_would_mangle_without_echoing_them()
 
 def test_deploy_then_scale_up_and_down_reusing_volumes(fly: Fly, tmp_path: Path) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
-    primary_vol = fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 2, 5)).strip()
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    [primary_vol] = [v["id"] for v in fly.volumes()]
     fly.ok(flyctl.secrets_import("fly", APP), stdin=flyctl.secrets_stdin({"K": PEM}))
     build = build_context(tmp_path / "build")
     fly.ok(flyctl.deploy("fly", APP, str(build), "rolling", "5m"))
     [primary] = fly.machines()
     assert (primary["region"], primary["volume"]) == ("yyz", primary_vol)
 
-    replica_vol = fly.ok(flyctl.volume_create("fly", APP, "data", "ams", 2, 5)).strip()
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 2))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
+    made = {v["id"] for v in fly.volumes(region="ams")}
+    fly.ok(flyctl.scale_count("fly", APP, "ams", 2, volume_name="data"))
     ams = fly.machines(region="ams")
     assert len(ams) == 2
-    assert ams[0]["volume"] == replica_vol  # the unattached volume is reused first
-    new_vol = next(v for v in fly.volumes(region="ams") if v["id"] == ams[1]["volume"])
-    assert new_vol["size_gb"] == 2  # sized like the cloned machine's volume
-
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 1))
-    assert len(fly.machines(region="ams")) == 1
-    assert len(fly.volumes(region="ams")) == 2  # scale-down keeps the volume
-
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 2))
-    assert len(fly.volumes(region="ams")) == 2  # ...and scale-up reuses it
+    assert {m["volume"] for m in ams} == made  # scale count reuses ours, makes none
 
     # A second deploy updates every machine instead of adding any.
     (build / "run.sh").write_text("#!/bin/sh\n")
@@ -309,7 +359,7 @@ def test_scale_to_zero_succeeds_when_there_is_nothing_to_remove(fly: Fly) -> Non
 def test_a_failed_step_converges_when_retried(fly: Fly, tmp_path: Path) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
     flysim.inject_failure(fly.state, r"^volumes create", message="capacity")
-    create = flyctl.volume_create("fly", APP, "data", "yyz", 1, 5)
+    create = flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1)
     assert fly.run(create).returncode == 1
     assert fly.volumes() == []
     fly.ok(create)
@@ -329,7 +379,7 @@ def test_no_secret_or_token_reaches_argv_or_the_recorded_environment(
 ) -> None:
     secret = "s3cr3t-value-" + "x" * 20
     fly.ok(flyctl.app_create("fly", APP, ORG))
-    fly.ok(flyctl.volume_create("fly", APP, "data", "yyz", 1, 5))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
     fly.ok(flyctl.secrets_import("fly", APP), stdin=flyctl.secrets_stdin({"A": secret, "KEY": PEM}))
     fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
     calls = flysim.calls(fly.state)
@@ -347,16 +397,13 @@ def _all_scripts() -> dict[str, str]:
     return {
         "app_create": flyctl.app_create("fly", APP, ORG),
         "app_destroy": flyctl.app_destroy("fly", APP),
-        "volume_create": flyctl.volume_create("fly", APP, "data", "yyz", 1, 5),
-        "volume_destroy_by_id": flyctl.volume_destroy_by_id("fly", APP),
-        "volumes_resize": flyctl.volumes_resize("fly", APP, "data", "yyz", 2),
-        "volumes_resize_print_id": flyctl.volumes_resize(
-            "fly", APP, "data", "yyz", 2, print_id=True
-        ),
+        "public_ips": flyctl.public_ips("fly", APP),
+        "volumes_ensure": flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 2),
         "region_volumes_destroy": flyctl.region_volumes_destroy("fly", APP, "data", "ams"),
         "secrets_import": flyctl.secrets_import("fly", APP),
         "deploy": flyctl.deploy("fly", APP, "build dir/prod", "bluegreen", "5m"),
         "scale_count": flyctl.scale_count("fly", APP, "ams", 2),
+        "scale_count_pruning": flyctl.scale_count("fly", APP, "ams", 2, volume_name="data"),
         "scale_count_zero": flyctl.scale_count("fly", APP, "ams", 0),
     }
 
@@ -388,7 +435,9 @@ def test_the_flyctl_executable_and_odd_paths_are_quoted() -> None:
         lambda: flyctl.deploy("fly", APP, "b", "canary", "5m"),
         lambda: flyctl.deploy("fly", APP, "b", "rolling", "five minutes"),
         lambda: flyctl.app_create("fly", "My App", ORG),
-        lambda: flyctl.volume_create("fly", APP, "data;rm", "yyz", 1, 5),
+        lambda: flyctl.VolumeSpec("data;rm", 1, 5, "shared-cpu-1x", 256),
+        lambda: flyctl.VolumeSpec("data", 1, 5, "huge-1x", 256),
+        lambda: flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 0),
         lambda: flyctl.scale_count("fly", APP, "ams", -1),
     ],
 )

@@ -8,6 +8,7 @@ asked to do from the simulator's call log and state.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def verbs(calls: list[list[str]]) -> list[str]:
     """`volumes create --region sin` -> 'volumes create sin'; enough to tell calls apart."""
     out = []
     for argv in calls:
-        words = [w for w in argv[:2] if w.isalpha()]
+        words = [w for w in argv[:2] if re.fullmatch(r"[a-z][a-z0-9-]*", w)]
         if "--region" in argv:
             words.append(argv[argv.index("--region") + 1])
         out.append(" ".join(words))
@@ -105,24 +106,27 @@ def deployed(stack) -> Stack:
     return stack
 
 
-def test_first_up_creates_app_volumes_secrets_release_and_machines(stack):
+FIRST_UP_OF_PROD = [
+    "ips list", "ips allocate-v6", "ips allocate-v4",
+    "volumes list", "volumes create yyz", "volumes list", "volumes create ams",
+    "volumes list", "volumes create sin", "secrets import", "deploy",
+    "scale count ams", "volumes list", "scale count sin", "volumes list",
+]  # fmt: skip
+
+
+def test_first_up_creates_app_ips_volumes_secrets_release_and_machines(stack):
     result = stack.up()
     assert result.ok, result.log_text
     calls = stack.new_calls()
     done = verbs(calls)
     # Independent resources may run in any order; dependencies fix the rest.
     assert done[0] == "apps create"
-    assert sorted(done[1:]) == sorted([
-        "volumes create yyz", "volumes create sin", "volumes create ams", "secrets import",
-        "deploy", "scale count sin", "scale count ams",
-    ])  # fmt: skip
-    assert done.index("deploy") > max(
-        done.index("secrets import"), done.index("volumes create yyz")
-    )
+    assert sorted(done[1:]) == sorted(FIRST_UP_OF_PROD)
+    before_deploy = ("secrets import", "volumes create yyz", "ips allocate-v4")
+    assert done.index("deploy") > max(done.index(v) for v in before_deploy)
     assert done.index("scale count sin") > max(
         done.index("deploy"), done.index("volumes create sin")
     )
-    assert len(calls) <= 5 + 2 * 2  # the benchmark's budget for prod with two replica regions
     app = flysim.app_record(stack.fly_state, APP)
     assert app["org"] == "personal"
     assert len(app["releases"]) == 1
@@ -133,13 +137,22 @@ def test_first_up_creates_app_volumes_secrets_release_and_machines(stack):
         "ams": 1,
         "sin": 2,
     }
-    assert all(v["size_gb"] == 10 for v in stack.volumes())
+    # Every volume, the ones scale count puts under new machines included, as configured.
+    assert {(v["size_gb"], v["snapshot_retention"]) for v in stack.volumes()} == {(10, 5)}
+    # Reachable: a public IPv6 and a shared IPv4 for APP.fly.dev.
+    assert sorted(ip["type"] for ip in flysim.ips(stack.fly_state, APP)) == ["shared_v4", "v6"]
     assert result.outputs["httpsUrl"] == f"https://{APP}.fly.dev"
     assert result.outputs["libsqlUrl"] == f"libsql://{APP}.fly.dev:5000"
     assert result.outputs["replicaRegions"] == ["ams", "sin"]
     assert {"readWriteToken", "readOnlyToken"} <= result.secret_outputs
     # Deploy progress reaches the user; it is the long step.
     assert any(line.urn.endswith("::deploy") for line in result.logs)
+
+
+def test_volumes_are_placed_for_a_bigger_machine_and_it_fits(stack):
+    result = stack.up(**{key("vmSize"): "performance-2x", key("vmMemoryMb"): "4096"})
+    assert result.ok, result.log_text
+    assert stack.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
 
 
 def test_second_up_and_previews_make_no_flyctl_call(deployed):
@@ -160,11 +173,25 @@ def test_preview_of_a_new_stack_runs_nothing(stack):
     assert not stack.fly_state.exists() or not flysim.load_state(stack.fly_state)["apps"]
 
 
-def test_replica_count_change_runs_only_that_regions_scale(deployed):
+def test_replica_count_change_touches_only_that_region(deployed):
     result = deployed.up(**{key("replicas"): json.dumps(["ams=1", "sin=3"])})
     assert result.ok, result.log_text
-    assert verbs(deployed.new_calls()) == ["scale count sin"]
+    assert verbs(deployed.new_calls()) == [
+        "volumes list", "volumes create sin", "scale count sin", "volumes list",
+    ]  # fmt: skip
     assert deployed.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 3}
+    assert {(v["size_gb"], v["snapshot_retention"]) for v in deployed.volumes("sin")} == {(10, 5)}
+
+
+def test_fewer_replicas_leave_one_volume_per_machine(deployed):
+    result = deployed.up(**{key("replicas"): json.dumps(["ams=1", "sin=1"])})
+    assert result.ok, result.log_text
+    assert deployed.machines_per_region()["sin"] == 1
+    [volume] = deployed.volumes("sin")
+    assert (
+        volume["attached_machine_id"]
+        == flysim.machines(deployed.fly_state, APP, region="sin")[0]["id"]
+    )
 
 
 def test_run_sh_change_runs_only_a_deploy(deployed):
@@ -181,11 +208,17 @@ def test_bigger_volume_extends_in_place(deployed):
     result = deployed.up(**{key("volumeSizeGb"): "20"})
     assert result.ok, result.log_text
     calls = verbs(deployed.new_calls())
-    assert "volumes create" not in " ".join(calls)
-    # Only extends: nothing that ships changed, so no redeploy restarts the machines.
-    assert calls.count("volumes extend") == 4 and "deploy" not in calls
+    # Only lists and extends: nothing that ships changed, so no redeploy restarts machines.
+    assert sorted(calls) == ["volumes extend"] * 4 + ["volumes list"] * 3
     assert {v["id"] for v in deployed.volumes()} == before
     assert all(v["size_gb"] == 20 for v in deployed.volumes())
+
+
+def test_snapshot_retention_change_reaches_every_existing_volume(deployed):
+    result = deployed.up(**{key("snapshotRetentionDays"): "14"})
+    assert result.ok, result.log_text
+    assert sorted(verbs(deployed.new_calls())) == ["volumes list"] * 3 + ["volumes update"] * 4
+    assert {v["snapshot_retention"] for v in deployed.volumes()} == {14}
 
 
 def test_smaller_volume_is_refused_and_nothing_changes(deployed):
@@ -208,7 +241,9 @@ def test_key_rotation_stages_secrets_then_deploys(deployed):
 def test_replica_region_added_then_removed_touches_only_that_region(deployed):
     added = deployed.up(**{key("replicas"): json.dumps(["ams=1", "sin=2", "syd=1"])})
     assert added.ok, added.log_text
-    assert verbs(deployed.new_calls()) == ["volumes create syd", "scale count syd"]
+    assert verbs(deployed.new_calls()) == [
+        "volumes list", "volumes create syd", "scale count syd", "volumes list",
+    ]  # fmt: skip
     assert deployed.machines_per_region()["syd"] == 1
     removed = deployed.up(**{key("replicas"): json.dumps(["ams=1", "sin=2"])})
     assert removed.ok, removed.log_text
@@ -220,8 +255,8 @@ def test_replica_region_added_then_removed_touches_only_that_region(deployed):
 
 
 FAILURE_POINTS = [
-    "apps create", "volumes create .*yyz", "volumes create .*sin", "secrets import",
-    "deploy", "scale count .*sin", "scale count .*ams",
+    "apps create", "ips allocate-v4", "volumes create .*yyz", "volumes create .*sin",
+    "secrets import", "deploy", "scale count .*sin", "scale count .*ams",
 ]  # fmt: skip
 
 
@@ -239,6 +274,7 @@ def test_a_failed_step_then_up_again_converges_without_duplicates(stack, point):
         "sin": 2,
     }
     assert stack.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
+    assert len(flysim.ips(stack.fly_state, APP)) == 2
     stack.new_calls()
     assert stack.up().ok and stack.new_calls() == []
 
@@ -251,13 +287,71 @@ def test_destroy_removes_everything(deployed):
     assert deployed.harness.resource_names() == []
 
 
-def test_destroy_with_protect_is_refused_and_deletes_nothing(stack):
-    assert stack.up(**{key("protect"): "true"}).ok
+def test_destroy_removes_everything_in_one_run_while_machines_let_go_slowly(deployed):
+    # scale count returns before its machines are gone (count_machines.go destroyMachine);
+    # the volumes stay bound for a while (the simulator: a few calls).
+    deployed.harness.env["FLY_SIM_DETACH_AFTER_CALLS"] = "3"
+    result = deployed.destroy()
+    assert result.ok, result.log_text
+    assert flysim.load_state(deployed.fly_state)["apps"] == {}
+
+
+@pytest.fixture
+def protected(stack) -> Stack:
+    result = stack.up(**{key("protect"): "true"})
+    assert result.ok, result.log_text
     stack.new_calls()
-    result = stack.destroy()
-    assert not result.ok and "marked for protection" in result.error
-    assert stack.new_calls() == []
-    assert flysim.app_record(stack.fly_state, APP) is not None
+    return stack
+
+
+def secret_state(stack: Stack) -> dict[str, dict]:
+    """Every resource's outputs (keys, certificates, the token timestamp), by name."""
+    names = stack.harness.resource_names()
+    return {name: stack.harness.resource(name)["outputs"] for name in names}
+
+
+def test_destroy_of_a_protected_stack_touches_nothing(protected):
+    before = secret_state(protected)
+    tokens = protected.harness.up(protected.config).outputs
+    result = protected.destroy()
+    assert not result.ok
+    # The engine's text (pkg/resource/deploy/step.go deleteProtectedError).
+    assert "destroy-guard\" cannot be deleted\nbecause it is protected" in result.error
+    assert protected.new_calls() == []  # nothing stopped, nothing destroyed
+    assert [s for s in result.steps if s[1] == "delete"] == [
+        (u, "delete") for u, _ in result.steps if u.endswith("::destroy-guard")
+    ]
+    assert secret_state(protected) == before  # no key, certificate or timestamp dropped
+    again = protected.up()
+    assert again.ok and not again.changes()
+    assert protected.new_calls() == []
+    assert again.outputs["readWriteToken"] == tokens["readWriteToken"]
+    assert protected.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
+
+
+def test_a_protected_stack_still_rotates_keys_and_certificates(protected):
+    result = protected.up(**{key("keyVersion"): "2", key("tlsVersion"): "2"})
+    assert result.ok, result.log_text
+    assert verbs(protected.new_calls()) == ["secrets import", "deploy"]
+
+
+def test_a_protected_stack_still_adds_and_removes_a_region_and_resizes(protected):
+    added = protected.up(**{key("replicas"): json.dumps(["ams=1", "sin=2", "syd=1"])})
+    assert added.ok, added.log_text
+    removed = protected.up(**{key("replicas"): json.dumps(["ams=1", "sin=2"])})
+    assert removed.ok, removed.log_text
+    assert "syd" not in protected.machines_per_region() and protected.volumes("syd") == []
+    grown = protected.up(**{key("volumeSizeGb"): "20"})
+    assert grown.ok, grown.log_text
+    assert {v["size_gb"] for v in protected.volumes()} == {20}
+
+
+def test_unprotecting_then_destroying_removes_everything(protected):
+    assert protected.up(**{key("protect"): "false"}).ok
+    assert protected.new_calls() == []  # protection lives in state only
+    result = protected.destroy()
+    assert result.ok, result.log_text
+    assert flysim.load_state(protected.fly_state)["apps"] == {}
 
 
 def test_app_name_taken_by_another_org_fails_clearly_and_creates_nothing(stack):

@@ -24,8 +24,7 @@ HTTP_KEY = f"{PROJECT}:localHttpPort"
 
 @pytest.fixture
 def stack(tmp_path):
-    """The program with the read-only probe token passed to the local nodes."""
-    with running_local_stack(tmp_path, wired=True) as found:
+    with running_local_stack(tmp_path) as found:
         yield found
 
 

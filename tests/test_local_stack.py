@@ -61,25 +61,6 @@ def processes_using(folder: Path) -> list[str]:
     return found
 
 
-# The wiring local_stack.run asks of infra/database.py (see its probe_token parameter).
-PROBE_TOKEN_WIRING = (
-    "local_stack.run(self, settings, self.secrets)",
-    "local_stack.run(self, settings, self.secrets, "
-    "probe_token=local_stack.probe_token(signing_key.private_key_pem))",
-)
-
-
-def wire_probe_token(project: Path) -> None:
-    """Pass the nodes a read-only probe token in this copy, unless database.py already does:
-    the lifecycle tests check readiness the way the wired program does."""
-    database = project / "infra" / "database.py"
-    text = database.read_text()
-    if "probe_token" in text:
-        return
-    assert PROBE_TOKEN_WIRING[0] in text, "database.py no longer calls local_stack.run as expected"
-    database.write_text(text.replace(*PROBE_TOKEN_WIRING))
-
-
 @dataclass
 class LocalStack:
     harness: Harness
@@ -91,11 +72,9 @@ class LocalStack:
 
 
 @contextmanager
-def running_local_stack(tmp_path: Path, *, wired: bool):
+def running_local_stack(tmp_path: Path):
     found = realtools.require("sqld", "litestream")
     project = copy_project(tmp_path)
-    if wired:
-        wire_probe_token(project)
     http, grpc = free_port_pair(), free_port()
     # sqld and litestream on PATH, as the README asks of a local user.
     path = os.pathsep.join([str(found["sqld"].parent), str(found["litestream"].parent)])
@@ -116,7 +95,7 @@ def running_local_stack(tmp_path: Path, *, wired: bool):
 def local_stack(tmp_path):
     """The program as it ships: database.py as it is in the checkout."""
     realtools.require("node", "libsql_client")
-    with running_local_stack(tmp_path, wired=False) as stack:
+    with running_local_stack(tmp_path) as stack:
         yield stack.harness, stack.config, stack.project, LibsqlClient(realtools.installed())
 
 
