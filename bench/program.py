@@ -40,9 +40,9 @@ def flyctl_calls() -> Table:
         n_regions = len(regions)
         rows = []
 
-        def step(label: str, action, target: int, exact: bool = True) -> None:
+        def step(label: str, action, target: int, exact=True, expect_ok=True) -> None:
             result = action()
-            if not result.ok:
+            if result.ok != expect_ok:
                 raise RuntimeError(f"{label} failed:\n{result.log_text[-3000:]}")
             calls = stack.new_calls()
             count = len(calls)
@@ -51,16 +51,31 @@ def flyctl_calls() -> Table:
             rows.append([label, str(count), ("= " if exact else "≤ ") + str(target), met(ok),
                          shown])  # fmt: skip
 
+        # app, 3 for addresses, 2 for the primary's volume, secrets, deploy; per replica region:
+        # list and create its volumes, scale count, check for volumes left over.
         step(f"first `up` of prod, replicas {', '.join(regions)} ({n_regions} replica regions)",
-             stack.up, 5 + 2 * n_regions, exact=False)  # fmt: skip
+             stack.up, 8 + 4 * n_regions, exact=False)  # fmt: skip
         step("`up` again, nothing changed", stack.up, 0)
         step("`preview`, nothing changed", stack.preview, 0)
         changed = [regions[0], regions[1].split("=")[0] + "=3"]
         step(f"`up`, replica count changed ({regions[1]} → {changed[1]})",
-             lambda: stack.up(**{key("replicas"): json.dumps(changed)}), 1)  # fmt: skip
+             lambda: stack.up(**{key("replicas"): json.dumps(changed)}), 4)  # fmt: skip
         run_sh = stack.project_dir / "assets" / "run.sh"
         run_sh.write_text(run_sh.read_text() + "\n# a change that ships\n")
         step("`up`, run.sh changed", stack.up, 1)
+        step("`up`, keyVersion bumped (key rotation)",
+             lambda: stack.up(**{key("keyVersion"): "2"}), 2)  # fmt: skip
+        machines = 1 + sum(int(r.split("=")[1]) for r in changed)
+        step("`up`, volumeSizeGb grown", lambda: stack.up(**{key("volumeSizeGb"): "20"}),
+             1 + n_regions + machines)  # fmt: skip
+        step("`up`, snapshotRetentionDays changed",
+             lambda: stack.up(**{key("snapshotRetentionDays"): "14"}),
+             1 + n_regions + machines)  # fmt: skip
+        step("`up`, protect set", lambda: stack.up(**{key("protect"): "true"}), 0)
+        step("`destroy` of the protected stack (refused)", stack.destroy, 0, expect_ok=False)
+        step("`up` after the refused destroy", stack.up, 0)
+        step("`up`, protect unset", lambda: stack.up(**{key("protect"): "false"}), 0)
+        step("`destroy`", stack.destroy, 4 + 4 * n_regions, exact=False)
         total = len(flysim.calls(stack.fly_state))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -68,10 +83,10 @@ def flyctl_calls() -> Table:
         "The real program (a copy of `__main__.py`, `infra/`, `assets/`) through tests/harness "
         "against the flyctl simulator (tests/fakes/flysim.py); a call is one `fly` invocation "
         f"recorded by the simulator ({total} in this sequence). Target for the first `up`: "
-        "5 + 2 per replica region.",
+        "8 + 4 per replica region.",
     ]
     header = ["scenario", "flyctl calls", "target", "met?", "calls"]
-    return Table("flyctl calls per `pulumi up`", header, rows, notes)
+    return Table("flyctl calls per lifecycle step", header, rows, notes)
 
 
 def evaluation_time(reps: int) -> Table:

@@ -92,3 +92,17 @@ def test_quick_start_gives_the_test_command_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make setup" in readme and "make test" in readme
     assert "make setup" in ci and "make test" in ci
+
+
+def test_every_test_the_conformance_table_names_exists():
+    """tests/CONFORMANCE.md stays true: each `file.py::test` it cites is a test in that file."""
+    table = (ROOT / "tests" / "CONFORMANCE.md").read_text()
+    cited: list[tuple[str, str]] = []
+    for cell in re.findall(r"`(tests/[\w/]+\.py)((?:::\w+)?)`(?P<rest>(?:, `::\w+`)*)", table):
+        path, first, rest = cell
+        names = ([first[2:]] if first else []) + re.findall(r"`::(\w+)`", rest)
+        cited += [(path, name) for name in names]
+        assert (ROOT / path).is_file(), path
+    assert len(cited) > 30
+    for path, name in cited:
+        assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{path}::{name}"
