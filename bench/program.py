@@ -1,5 +1,6 @@
 """Program figures: flyctl calls per `up` against the flyctl simulator, and evaluation time of
-a preview under the harness's mocks, through tests/harness (as tests/test_lifecycle.py runs it)."""
+a preview under the harness's mocks, through tests/harness (tests/prod_stack.py, as the lifecycle
+tests run it)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from tests.fakes import flysim
 from tests.harness import Harness
-from tests.test_lifecycle import PROD, Stack, key, verbs
+from tests.prod_stack import PROD, Stack, key, verbs
 
 from .stats import Summary, Table, fmt, met
 

@@ -1,8 +1,8 @@
 """The database as one Pulumi component: app -> volumes -> secrets -> deploy -> scale per region.
 
-Every Fly resource is a `command.local.Command` that runs flyctl; the command text comes from
-`infra.flyctl`. flyctl reads FLY_API_TOKEN from the environment `pulumi up` runs in, so the token
-is never an input and never lands in state.
+Every Fly resource is a `command.local.Command` that runs a flyctl script from infra/flyctl/ with
+the values `infra.flyctl` gives it. flyctl reads FLY_API_TOKEN from the environment `pulumi up`
+runs in, so the token is never an input and never lands in state.
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ class Database(pulumi.ComponentResource):
 
         app = local.Command(
             "app",
-            create=flyctl.app_create(fly, s.app_name, s.org),
-            delete=flyctl.app_destroy(fly, s.app_name),
+            **flyctl.command(
+                flyctl.app_create(fly, s.app_name, s.org), flyctl.app_destroy(fly, s.app_name)
+            ),
             triggers=[s.app_name, s.org],
             logging=shown,
             opts=self._child(protect=s.protect, delete_before_replace=True),
@@ -121,7 +122,7 @@ class Database(pulumi.ComponentResource):
         # Before the first deploy, which would otherwise leave the app without any address.
         public_ips = local.Command(
             "public-ips",
-            create=flyctl.public_ips(fly, s.app_name),
+            **flyctl.command(flyctl.public_ips(fly, s.app_name)),
             logging=shown,
             opts=self._child(depends_on=[app]),
         )
@@ -135,8 +136,10 @@ class Database(pulumi.ComponentResource):
             input change runs the same script again: it grows, re-tags or adds volumes)."""
             return local.Command(
                 f"volume-{region}",
-                create=flyctl.volumes_ensure(fly, s.app_name, spec, region, count),
-                delete=flyctl.region_volumes_destroy(fly, s.app_name, s.volume_name, region),
+                **flyctl.command(
+                    flyctl.volumes_ensure(fly, s.app_name, spec, region, count),
+                    flyctl.volumes_destroy(fly, s.app_name, s.volume_name, region),
+                ),
                 triggers=[s.app_name, s.volume_name, region],
                 logging=shown,
                 opts=self._child(depends_on=[app], delete_before_replace=True, **opts),
@@ -147,7 +150,7 @@ class Database(pulumi.ComponentResource):
         stdin = self.secrets.apply(flyctl.secrets_stdin)
         secrets = local.Command(
             "secrets",
-            create=flyctl.secrets_import(fly, s.app_name),
+            **flyctl.command(flyctl.secrets_import(fly, s.app_name)),
             stdin=stdin,
             logging=local.Logging.NONE,
             opts=self._child(depends_on=[app]),
@@ -155,17 +158,18 @@ class Database(pulumi.ComponentResource):
 
         # The digests are inputs, so a change is an update (deploy again), not a replace: a
         # replace would also run the delete, which stops the primary machine.
+        release = flyctl.deploy(
+            fly, s.app_name, build_dir.as_posix(), s.deploy_strategy, s.deploy_wait_timeout
+        )
         deploy = local.Command(
             "deploy",
-            create=flyctl.deploy(
-                fly, s.app_name, build_dir.as_posix(), s.deploy_strategy, s.deploy_wait_timeout
+            **flyctl.command(
+                release,
+                # Frees the primary's volume so it can be destroyed after.
+                flyctl.scale_to_zero(fly, s.app_name, s.primary_region),
+                BUILD_DIGEST=build_digest,
+                SECRETS_DIGEST=pulumi.Output.secret(self.secrets.apply(assets.digest)),
             ),
-            environment={
-                "BUILD_DIGEST": build_digest,
-                "SECRETS_DIGEST": pulumi.Output.secret(self.secrets.apply(assets.digest)),
-            },
-            # Frees the primary's volume so it can be destroyed after.
-            delete=flyctl.scale_count(fly, s.app_name, s.primary_region, 0),
             logging=shown,
             opts=self._child(depends_on=[primary_volume, secrets, public_ips]),
         )
@@ -175,10 +179,10 @@ class Database(pulumi.ComponentResource):
             region_volumes = volumes(region, count)
             scale = local.Command(
                 f"scale-{region}",
-                create=flyctl.scale_count(
-                    fly, s.app_name, region, count, volume_name=s.volume_name
+                **flyctl.command(
+                    flyctl.scale_count(fly, s.app_name, region, count, s.volume_name),
+                    flyctl.scale_to_zero(fly, s.app_name, region),
                 ),
-                delete=flyctl.scale_count(fly, s.app_name, region, 0),
                 logging=shown,
                 opts=self._child(depends_on=[deploy, region_volumes]),
             )

@@ -106,3 +106,9 @@ def test_every_test_the_conformance_table_names_exists():
     assert len(cited) > 30
     for path, name in cited:
         assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{path}::{name}"
+
+
+def test_no_module_outside_tests_imports_a_test_module():
+    """Shared test code lives in support modules (e.g. tests/prod_stack.py), never in test_*."""
+    for path in [ROOT / "__main__.py", *ROOT.glob("infra/**/*.py"), *ROOT.glob("bench/*.py")]:
+        assert not re.search(r"tests\.test_\w+|tests import test_", path.read_text()), path

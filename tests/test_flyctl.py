@@ -1,4 +1,5 @@
-"""infra/flyctl.py scripts, run with `sh -c` against the flyctl simulator.
+"""The flyctl scripts (infra/flyctl/*.sh, with the values infra/flyctl.py gives them), run with
+`sh -c` against the flyctl simulator.
 
 The simulator (tests/fakes/) follows flyctl's source; tests/test_fly_simulator.py holds
 it to that. Here each script must do its job, converge when re-run, and fail loudly."""
@@ -28,7 +29,7 @@ PEM = (
 
 
 class Fly:
-    """Runs generated scripts the way pulumi-command does: `/bin/sh -c SCRIPT`."""
+    """Runs scripts the way pulumi-command does: `/bin/sh -c TEXT`, values in the environment."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.state = tmp_path / "fly-state.json"
@@ -37,17 +38,17 @@ class Fly:
 
     def run(
         self,
-        script: str,
+        script: flyctl.FlyScript,
         *,
         stdin: str = "",
         previous_stdout: str | None = None,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = dict(self.env)
+        env = {**self.env, **script.env}
         if previous_stdout is not None:
             env["PULUMI_COMMAND_STDOUT"] = previous_stdout
         return subprocess.run(
-            ["sh", "-c", script],
+            ["sh", "-c", script.text],
             input=stdin,
             capture_output=True,
             text=True,
@@ -56,7 +57,7 @@ class Fly:
             check=False,
         )
 
-    def ok(self, script: str, **kwargs) -> str:
+    def ok(self, script: flyctl.FlyScript, **kwargs) -> str:
         result = self.run(script, **kwargs)
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -187,11 +188,11 @@ def test_volumes_ensure_touches_only_its_name_and_region(fly: Fly) -> None:
     assert sizes == [("data", "ams", 3), ("data", "yyz", 3), ("other", "ams", 1)]
 
 
-def test_region_volumes_destroy_removes_every_volume_of_that_name_there(fly: Fly) -> None:
+def test_volumes_destroy_removes_every_volume_of_that_name_there(fly: Fly) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
-    destroy = flyctl.region_volumes_destroy("fly", APP, "data", "ams")
+    destroy = flyctl.volumes_destroy("fly", APP, "data", "ams")
     fly.ok(destroy)
     assert [(v["name"], v["region"]) for v in fly.volumes()] == [("data", "yyz")]
     fly.ok(destroy)  # nothing left to do
@@ -204,29 +205,25 @@ def deployed_with_replicas(fly: Fly, tmp_path: Path, count: int) -> None:
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
     fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", count))
-    fly.ok(flyctl.scale_count("fly", APP, "ams", count, volume_name="data"))
+    fly.ok(flyctl.scale_count("fly", APP, "ams", count, "data"))
 
 
-def test_region_volumes_destroy_waits_for_machines_scaled_away_to_let_go(
-    fly: Fly, tmp_path: Path
-) -> None:
+def test_volumes_destroy_waits_for_machines_scaled_away_to_let_go(fly: Fly, tmp_path: Path) -> None:
     deployed_with_replicas(fly, tmp_path, 2)
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 0))  # returns before the machines are gone
-    result = fly.run(flyctl.region_volumes_destroy("fly", APP, "data", "ams"))
+    fly.ok(flyctl.scale_to_zero("fly", APP, "ams"))  # returns before the machines are gone
+    result = fly.run(flyctl.volumes_destroy("fly", APP, "data", "ams"))
     assert result.returncode == 0, result.stderr
     assert "waiting for machines to let go of their volumes" in result.stderr
     assert fly.volumes(region="ams") == []
 
 
-def test_region_volumes_destroy_gives_up_clearly_when_a_volume_stays_attached(
+def test_volumes_destroy_gives_up_clearly_when_a_volume_stays_attached(
     fly: Fly, tmp_path: Path
 ) -> None:
     deployed_with_replicas(fly, tmp_path, 1)
     [vol] = fly.volumes(region="ams")
     # Still running: nothing scaled the region down, so the volume never detaches.
-    result = fly.run(
-        flyctl.region_volumes_destroy("fly", APP, "data", "ams", detach_timeout_s=2)
-    )
+    result = fly.run(flyctl.volumes_destroy("fly", APP, "data", "ams", detach_timeout_s=2))
     assert result.returncode == 1
     assert "volumes data in ams are still attached to machines after 2s" in result.stderr
     assert f"{vol['id']} attached to machine {vol['attached_machine_id']}" in result.stderr
@@ -238,7 +235,7 @@ def test_scaling_down_removes_the_machines_volumes_once_they_detach(
 ) -> None:
     deployed_with_replicas(fly, tmp_path, 3)
     assert len(fly.volumes(region="ams")) == 3
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 1, volume_name="data"))
+    fly.ok(flyctl.scale_count("fly", APP, "ams", 1, "data"))
     assert len(fly.machines(region="ams")) == 1
     [vol] = fly.volumes(region="ams")
     assert vol["attached_machine_id"] == fly.machines(region="ams")[0]["id"]
@@ -314,7 +311,7 @@ def test_deploy_then_scale_up_and_down_reusing_volumes(fly: Fly, tmp_path: Path)
 
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2))
     made = {v["id"] for v in fly.volumes(region="ams")}
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 2, volume_name="data"))
+    fly.ok(flyctl.scale_count("fly", APP, "ams", 2, "data"))
     ams = fly.machines(region="ams")
     assert len(ams) == 2
     assert {m["volume"] for m in ams} == made  # scale count reuses ours, makes none
@@ -326,8 +323,8 @@ def test_deploy_then_scale_up_and_down_reusing_volumes(fly: Fly, tmp_path: Path)
     assert len(machines) == 3
     assert {m["release_version"] for m in machines} == {2}
 
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 0))
-    fly.ok(flyctl.region_volumes_destroy("fly", APP, "data", "ams"))
+    fly.ok(flyctl.scale_to_zero("fly", APP, "ams"))
+    fly.ok(flyctl.volumes_destroy("fly", APP, "data", "ams"))
     assert fly.volumes(region="ams") == []
     assert [m["region"] for m in fly.machines()] == ["yyz"]
 
@@ -344,16 +341,16 @@ def test_deploy_works_from_a_relative_build_dir_and_another_cwd(fly: Fly, tmp_pa
 
 def test_scale_before_any_deploy_fails_with_flyctls_text(fly: Fly) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
-    result = fly.run(flyctl.scale_count("fly", APP, "ams", 1))
+    result = fly.run(flyctl.scale_count("fly", APP, "ams", 1, "data"))
     assert result.returncode == 1
     assert "this app has no complete releases. Run `fly deploy` to create one" in result.stderr
 
 
 def test_scale_to_zero_succeeds_when_there_is_nothing_to_remove(fly: Fly) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 0))  # never deployed
+    fly.ok(flyctl.scale_to_zero("fly", APP, "ams"))  # never deployed
     fly.ok(flyctl.app_destroy("fly", APP))
-    fly.ok(flyctl.scale_count("fly", APP, "ams", 0))  # app gone
+    fly.ok(flyctl.scale_to_zero("fly", APP, "ams"))  # app gone
 
 
 def test_a_failed_step_converges_when_retried(fly: Fly, tmp_path: Path) -> None:
@@ -392,41 +389,87 @@ def test_no_secret_or_token_reaches_argv_or_the_recorded_environment(
 
 # --- the scripts themselves
 
+OPERATIONS = sorted(
+    p.name for p in flyctl.SCRIPTS.glob("*.sh")
+    if p.name not in {lib for libs in flyctl.LIBRARIES.values() for lib in libs}
+)  # fmt: skip
 
-def _all_scripts() -> dict[str, str]:
+
+def _all_scripts() -> dict[str, flyctl.FlyScript]:
     return {
-        "app_create": flyctl.app_create("fly", APP, ORG),
-        "app_destroy": flyctl.app_destroy("fly", APP),
-        "public_ips": flyctl.public_ips("fly", APP),
-        "volumes_ensure": flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 2),
-        "region_volumes_destroy": flyctl.region_volumes_destroy("fly", APP, "data", "ams"),
-        "secrets_import": flyctl.secrets_import("fly", APP),
-        "deploy": flyctl.deploy("fly", APP, "build dir/prod", "bluegreen", "5m"),
-        "scale_count": flyctl.scale_count("fly", APP, "ams", 2),
-        "scale_count_pruning": flyctl.scale_count("fly", APP, "ams", 2, volume_name="data"),
-        "scale_count_zero": flyctl.scale_count("fly", APP, "ams", 0),
+        "app-create.sh": flyctl.app_create("fly", APP, ORG),
+        "app-destroy.sh": flyctl.app_destroy("fly", APP),
+        "public-ips.sh": flyctl.public_ips("fly", APP),
+        "volumes-ensure.sh": flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 2),
+        "volumes-destroy.sh": flyctl.volumes_destroy("fly", APP, "data", "ams"),
+        "secrets-import.sh": flyctl.secrets_import("fly", APP),
+        "deploy.sh": flyctl.deploy("fly", APP, "build dir/prod", "bluegreen", "5m"),
+        "scale-count.sh": flyctl.scale_count("fly", APP, "ams", 2, "data"),
+        "scale-to-zero.sh": flyctl.scale_to_zero("fly", APP, "ams"),
     }
 
 
-@pytest.mark.parametrize("name", sorted(_all_scripts()))
+def test_every_operation_has_one_file_and_one_function() -> None:
+    assert sorted(_all_scripts()) == OPERATIONS
+    assert all(name == script.name for name, script in _all_scripts().items())
+
+
+@pytest.mark.parametrize("name", OPERATIONS + ["volumes.sh"])
 def test_every_script_passes_shellcheck_for_posix_sh(name: str, tmp_path: Path) -> None:
-    script = tmp_path / f"{name}.sh"
-    script.write_text(_all_scripts()[name])
+    # What runs: the file with the shared functions it needs before it.
+    script = tmp_path / name
+    script.write_text(flyctl.FlyScript(name, {}).text)
     result = subprocess.run(
         [SHELLCHECK, "-s", "sh", str(script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
 
 
-def test_every_script_names_the_app_explicitly() -> None:
+def test_every_flyctl_call_names_the_app_explicitly() -> None:
     for name, script in _all_scripts().items():
-        assert re.search(r"(-a|apps (create|destroy)) my-app\b", script), name
+        joined = script.text.replace("\\\n", " ")
+        for line in joined.splitlines():
+            if '"$FLYCTL" ' not in line or line.lstrip().startswith("#"):
+                continue
+            call = line.split('"$FLYCTL" ', 1)[1]
+            named = re.search(r'(-a "\$APP_NAME"|^apps (create|destroy) "\$APP_NAME")', call)
+            assert named or call.startswith("apps list --org"), f"{name}: {line}"
 
 
-def test_the_flyctl_executable_and_odd_paths_are_quoted() -> None:
-    script = flyctl.deploy("/opt/fly ctl/fly", APP, "-build", "rolling", "5m")
-    assert "'/opt/fly ctl/fly' deploy" in script
-    assert "cd ./-build" in script
+def test_values_never_use_names_flyctl_reads() -> None:
+    # flyctl reads FLY_APP, FLY_ORG, FLY_REGION ... from its environment, which it inherits.
+    for name, script in _all_scripts().items():
+        assert not [k for k in script.env if k.startswith("FLY_")], name
+
+
+def test_the_state_keeps_each_script_apart_from_its_values() -> None:
+    args = flyctl.command(
+        flyctl.volumes_ensure("fly", APP, SPEC, "ams", 2),
+        flyctl.volumes_destroy("fly", APP, "data", "ams"),
+    )
+    assert args["create"].endswith((flyctl.SCRIPTS / "volumes-ensure.sh").read_text())
+    assert args["delete"].endswith((flyctl.SCRIPTS / "volumes-destroy.sh").read_text())
+    assert not re.search(r"\bams\b", args["create"] + args["delete"])
+    assert args["environment"]["REGION"] == "ams"
+    assert args["environment"]["MACHINE_COUNT"] == "2"
+    with pytest.raises(ValueError, match="need different REGION"):
+        flyctl.command(
+            flyctl.scale_count("fly", APP, "ams", 1, "data"),
+            flyctl.scale_to_zero("fly", APP, "sin"),
+        )
+
+
+def test_an_odd_flyctl_path_and_a_build_dir_starting_with_a_dash_work(
+    fly: Fly, tmp_path: Path
+) -> None:
+    odd = tmp_path / "fly ctl"
+    odd.mkdir()
+    (odd / "flyctl").symlink_to(flysim.FLY_EXECUTABLE)
+    fly.ok(flyctl.app_create(str(odd / "flyctl"), APP, ORG))
+    fly.ok(flyctl.volumes_ensure(str(odd / "flyctl"), APP, SPEC, "yyz", 1))
+    build_context(tmp_path / "-build")
+    fly.ok(flyctl.deploy(str(odd / "flyctl"), APP, "-build", "rolling", "5m"))
+    assert len(fly.machines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -438,7 +481,8 @@ def test_the_flyctl_executable_and_odd_paths_are_quoted() -> None:
         lambda: flyctl.VolumeSpec("data;rm", 1, 5, "shared-cpu-1x", 256),
         lambda: flyctl.VolumeSpec("data", 1, 5, "huge-1x", 256),
         lambda: flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 0),
-        lambda: flyctl.scale_count("fly", APP, "ams", -1),
+        lambda: flyctl.scale_count("fly", APP, "ams", 0, "data"),
+        lambda: flyctl.scale_to_zero("fly", APP, "ams; rm"),
     ],
 )
 def test_bad_inputs_are_refused_before_any_script_exists(call) -> None:

@@ -1,0 +1,6 @@
+# Stage the secrets read from stdin (NAME=VALUE lines; see flyctl.secrets_stdin).
+#
+# `secrets import -a APP --stage` (internal/command/secrets/import.go, secrets.go): --stage
+# sets them without restarting machines; the next deploy applies them.
+set -u
+exec "$FLYCTL" secrets import -a "$APP_NAME" --stage
