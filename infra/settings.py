@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -247,29 +248,20 @@ class StackSettings(BaseModel):
             raise ValueError(f"unknown machine size; allowed: {', '.join(VM_SIZES)}")
         return size
 
-    @field_validator("s3_bucket", "s3_endpoint", mode="before")
+    @field_validator(
+        "s3_bucket", "s3_endpoint", "s3_access_key_id", "s3_secret_access_key", mode="before"
+    )
     @classmethod
     def _unset_is_empty(cls, value: Any) -> Any:
         return "" if value is None else value
 
-    @field_validator("s3_bucket")
+    @field_validator("s3_bucket", "s3_endpoint")
     @classmethod
-    def _bucket_name(cls, bucket: str) -> str:
-        if bucket and not re.fullmatch(S3_BUCKET, bucket):
-            raise ValueError("must be " + PATTERN_RULES[S3_BUCKET])
-        return bucket
-
-    @field_validator("s3_endpoint")
-    @classmethod
-    def _endpoint_url(cls, endpoint: str) -> str:
-        if endpoint and not re.fullmatch(HTTP_URL, endpoint):
-            raise ValueError("must be " + PATTERN_RULES[HTTP_URL])
-        return endpoint
-
-    @field_validator("s3_access_key_id", "s3_secret_access_key", mode="before")
-    @classmethod
-    def _unset_secret_is_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
+    def _empty_or_well_formed(cls, value: str, info: ValidationInfo) -> str:
+        pattern = {"s3_bucket": S3_BUCKET, "s3_endpoint": HTTP_URL}[info.field_name]
+        if value and not re.fullmatch(pattern, value):
+            raise ValueError("must be " + PATTERN_RULES[pattern])
+        return value
 
     @field_validator("backup_path")
     @classmethod
