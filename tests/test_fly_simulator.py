@@ -969,3 +969,15 @@ def test_volume_destroy_without_yes_warns_like_confirm_volume_delete(state: Path
     assert result.stderr.endswith(
         "Error: yes flag must be specified when not running interactively\n"
     )
+
+
+def test_scale_count_of_an_app_never_deployed_has_no_config_to_take(state: Path) -> None:
+    # scale/count.go runScaleCount -> appconfig/remote.go FromRemoteApp: no release config,
+    # so it is synthesized from the machines, of which there are none.
+    flysim.seed_app(state, "my-app", "personal")
+    result = fly(state, "scale", "count", "0", "--region", "ams", "-a", "my-app", "--yes")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: failed to grab app config from existing machines, error: could not create a "
+        "fly.toml from any machines :-(\n\n"
+    )

@@ -343,7 +343,8 @@ def test_scale_before_any_deploy_fails_with_flyctls_text(fly: Fly) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
     result = fly.run(flyctl.scale_count("fly", APP, "ams", 1, "data"))
     assert result.returncode == 1
-    assert "this app has no complete releases. Run `fly deploy` to create one" in result.stderr
+    # appconfig/remote.go FromRemoteApp: no release to take a config from, and no machines.
+    assert "could not create a fly.toml from any machines" in result.stderr
 
 
 def test_scale_to_zero_succeeds_when_there_is_nothing_to_remove(fly: Fly) -> None:

@@ -2175,7 +2175,14 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
     """count.go runScaleCount -> count_machines.go runMachinesScaleCount."""
     require_session(sim, p)
     app_name = require_app_name(sim, p)
-    app = sim.visible_app(app_name)  # appconfig.FromRemoteApp
+    app = sim.visible_app(app_name)
+    if not app["releases"] and not sim.app_machines(app_name):
+        # appconfig/remote.go FromRemoteApp: no release config, so it synthesizes one from the
+        # machines (getAppV2ConfigFromMachines), and from_machine_set.go finds none.
+        raise FlyError(
+            "failed to grab app config from existing machines, error: could not create a "
+            "fly.toml from any machines :-(\n"
+        )
     group = p.get("process-group") or "app"
     counts: dict[str, tuple[str, int]] = {}
 
