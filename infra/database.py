@@ -175,18 +175,22 @@ class Database(pulumi.ComponentResource):
         )
 
         made: list[pulumi.Resource] = [app, public_ips, primary_volume, secrets, deploy]
+        # One region after the other: deploy and scale count lease every machine of the app
+        # while they run (scale/count_machines.go), so two at once would wait on each other
+        # and fail after a minute. Their deletes run in the reverse order.
+        scaled: local.Command = deploy
         for region, count in sorted(s.replicas.items()):
             region_volumes = volumes(region, count)
-            scale = local.Command(
+            scaled = local.Command(
                 f"scale-{region}",
                 **flyctl.command(
                     flyctl.scale_count(fly, s.app_name, region, count, s.volume_name),
                     flyctl.scale_to_zero(fly, s.app_name, region),
                 ),
                 logging=shown,
-                opts=self._child(depends_on=[deploy, region_volumes]),
+                opts=self._child(depends_on=[scaled, region_volumes]),
             )
-            made += [region_volumes, scale]
+            made += [region_volumes, scaled]
 
         self.https_url = pulumi.Output.from_input(f"https://{s.public_hostname}")
         self.libsql_url = pulumi.Output.from_input(f"libsql://{s.public_hostname}:{s.tls_port}")

@@ -754,3 +754,12 @@ def test_without_config_the_stack_file_beside_the_project_file_is_read(tmp_path)
     assert result.ok, result.error
     assert result.outputs == {"region": "ams", "size": 2, "zones": ["c"], "token": "tok-standin"}
     assert result.secret_outputs == {"token"}
+
+
+def test_may_run_together_follows_dependency_paths(tmp_path):
+    stack = Stack(tmp_path, LIFECYCLE_PROGRAM)
+    assert stack.up().ok
+    h = stack.harness
+    assert not h.may_run_together("app", "volume")  # volume's create takes app's stdout
+    assert not h.may_run_together("app", "ordered")  # depends_on
+    assert h.may_run_together("volume", "ordered")  # nothing orders them

@@ -336,3 +336,18 @@ def test_state_holds_each_script_apart_from_its_values(deployed):
     assert volume["delete"].endswith((scripts / "volumes-destroy.sh").read_text())
     assert not re.search(r"\bsin\b", volume["create"] + volume["delete"])
     assert (volume["environment"]["REGION"], volume["environment"]["MACHINE_COUNT"]) == ("sin", "2")
+
+
+def test_no_two_steps_that_lease_machines_can_run_at_once(stack):
+    # deploy and scale count lease every machine of the app while they run
+    # (scale/count_machines.go AcquireLeases across all regions); another command then waits
+    # for the lease and fails after a minute (fly-go flaps/retry.go MaxElapsedTime). The
+    # engine runs steps with no dependency path between them at the same time.
+    result = stack.up(**{key("replicas"): json.dumps(["ams=1", "sin=2", "syd=1"])})
+    assert result.ok, result.log_text
+    leasing = ["deploy", "scale-ams", "scale-sin", "scale-syd"]
+    together = [
+        (a, b) for i, a in enumerate(leasing) for b in leasing[i + 1 :]
+        if stack.harness.may_run_together(a, b)
+    ]  # fmt: skip
+    assert together == []

@@ -165,6 +165,36 @@ class Harness:
             if e["type"] != "pulumi:pulumi:Stack"
         ]
 
+    def may_run_together(self, a: str, b: str) -> bool:
+        """Whether the real engine could run the steps of resources A and B (logical names, in
+        today's state) at the same time. It starts a step as soon as the steps of the resources
+        it depends on are done, and deletes them in antichains of the same graph
+        (pkg/resource/deploy/step_executor.go, step_generator.go ScheduleDeletes), so only a
+        path of dependencies (dependsOn and inputs) orders two resources. The harness itself
+        runs one step at a time, so a test asks this instead of watching for a race."""
+        entries = [e for e in self.state()["resources"] if not e.get("pendingDelete")]
+        urn_of = {e["urn"].rsplit("::", 1)[-1]: e["urn"] for e in entries}
+        needs = {
+            e["urn"]: {*e.get("dependencies", []), *(
+                u for urns in e.get("propertyDependencies", {}).values() for u in urns
+            )}
+            for e in entries
+        }  # fmt: skip
+
+        def reaches(start: str, goal: str) -> bool:
+            seen, todo = set(), [start]
+            while todo:
+                urn = todo.pop()
+                if urn == goal:
+                    return True
+                if urn not in seen:
+                    seen.add(urn)
+                    todo.extend(needs.get(urn, ()))
+            return False
+
+        first, second = urn_of[a], urn_of[b]
+        return not reaches(first, second) and not reaches(second, first)
+
     # --- plumbing --------------------------------------------------------------------------
 
     def _program_arg(self) -> str:
