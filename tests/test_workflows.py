@@ -64,3 +64,14 @@ def test_pushes_to_main_go_up_staging_then_prod_with_flyctl_installed():
     pulumi = next(s for s in steps(up) if s.get("uses", "").startswith("pulumi/actions@"))
     assert pulumi["with"]["command"] == "up"
     assert pulumi["env"]["FLY_API_TOKEN"] == "${{ secrets.FLY_API_TOKEN }}"
+
+
+def test_the_pulumi_cli_is_pinned_to_the_sdks_version():
+    # destroy-guard relies on the engine going on past a refused delete while keeping what
+    # the refused resource depends on (pulumi/pulumi#18396, 3.149); the SDK and CLI ship together.
+    sdk = re.search(r"^pulumi==([\d.]+)$", (ROOT / "requirements.txt").read_text(), re.M)[1]
+    for name in ("preview.yml", "up.yml"):
+        uses = [s for s in steps(load(name)) if s.get("uses", "").startswith("pulumi/actions")]
+        action = uses[0]
+        assert str(action["with"]["pulumi-version"]) == sdk, name
+    assert tuple(int(n) for n in sdk.split(".")) >= (3, 149, 0)
