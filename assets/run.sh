@@ -49,10 +49,32 @@ LITESTREAM_BIN="${LITESTREAM_BIN:-litestream}"
 LITESTREAM_CONFIG="${LITESTREAM_CONFIG:-/etc/litestream.yml}"
 http_addr="${SQLD_HTTP_LISTEN_ADDR:-[::]:8080}"
 grpc_addr="${SQLD_GRPC_LISTEN_ADDR:-[::]:5001}"
+# Metrics, all off unless set (fly.toml sets them). metrics.pl serves GET /metrics on
+# METRICS_LISTEN_ADDR and nothing else; what it reads stays on loopback: sqld's admin API can
+# create, delete and reconfigure databases (libsql-server src/http/admin/mod.rs), and Litestream's
+# metrics server also serves Go's pprof handlers (cmd/litestream/replicate.go).
+metrics_addr="${METRICS_LISTEN_ADDR:-}"
+admin_addr="${SQLD_ADMIN_LISTEN_ADDR:-}"
+litestream_metrics_addr="${LITESTREAM_METRICS_ADDR:-}"
 # sqld also reads these names from the environment (clap `env`): clear them so only the flags
 # below count, e.g. a replica must not inherit the gRPC listener that conflicts with
-# --primary-grpc-url, and a stray SQLD_HTTP_AUTH would replace JWT auth.
-unset SQLD_HTTP_LISTEN_ADDR SQLD_GRPC_LISTEN_ADDR SQLD_PRIMARY_GRPC_URL SQLD_DB_PATH SQLD_HTTP_AUTH
+# --primary-grpc-url, a stray SQLD_HTTP_AUTH would replace JWT auth, and a stray admin key or
+# address would change who reaches the admin API.
+unset SQLD_HTTP_LISTEN_ADDR SQLD_GRPC_LISTEN_ADDR SQLD_PRIMARY_GRPC_URL SQLD_DB_PATH SQLD_HTTP_AUTH \
+  SQLD_ADMIN_LISTEN_ADDR LIBSQL_ADMIN_AUTH_KEY LIBSQL_DISABLE_METRICS METRICS_LISTEN_ADDR
+
+is_loopback() { [[ "$1" =~ ^(127\.[0-9]+\.[0-9]+\.[0-9]+|\[::1\]):[0-9]+$ ]]; }
+for setting in "SQLD_ADMIN_LISTEN_ADDR=$admin_addr" "LITESTREAM_METRICS_ADDR=$litestream_metrics_addr"; do
+  if [[ -n "${setting#*=}" ]] && ! is_loopback "${setting#*=}"; then
+    log "$setting: must be a loopback address (127.x.x.x:PORT or [::1]:PORT); only metrics.pl" \
+      "may listen for the scraper"
+    exit 1
+  fi
+done
+if [[ -n "$metrics_addr" && -z "$admin_addr" ]]; then
+  log "METRICS_LISTEN_ADDR needs SQLD_ADMIN_LISTEN_ADDR (loopback): sqld's metrics live there"
+  exit 1
+fi
 
 if [[ -n "${SQLD_ROLE:-}" ]]; then
   role="$SQLD_ROLE"
@@ -64,7 +86,9 @@ else
   exit 1
 fi
 
-sqld_args=(--db-path "$DATA_DIR/sqld" --http-listen-addr "$http_addr" --no-welcome)
+sqld_args=(--db-path "$DATA_DIR/sqld" --http-listen-addr "$http_addr")
+[[ -n "$admin_addr" ]] && sqld_args+=(--admin-listen-addr "$admin_addr")
+sqld_args+=(--no-welcome)
 db="$DATA_DIR/sqld/dbs/default/data"
 
 case "$role" in
@@ -114,8 +138,34 @@ sqld_env=(env)
 for var in LITESTREAM_ACCESS_KEY_ID LITESTREAM_SECRET_ACCESS_KEY AWS_ACCESS_KEY_ID \
   AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN; do sqld_env+=(-u "$var"); done
 
+# Only for the sqld that serves: the primary's bootstrap sqld below has no admin API, and sqld
+# refuses an admin key without one. A new key at every start, in the environment only (Litestream
+# shows its -exec command line in its pprof handlers); metrics.pl sends it, nothing else has it.
+export_admin_key() {
+  [[ -n "$admin_addr" ]] || return 0
+  LIBSQL_ADMIN_AUTH_KEY="$(head -c 24 /dev/urandom | base64 | tr -d '\n')"
+  export LIBSQL_ADMIN_AUTH_KEY
+}
+
+start_metrics() { # metrics.pl, as a child of this process: it exits when the node does
+  [[ -n "$metrics_addr" ]] || return 0
+  local gate
+  gate="$(dirname "${BASH_SOURCE[0]}")/metrics.pl"
+  if ! command -v perl >/dev/null || [[ ! -r "$gate" ]]; then
+    log "no perl or no $gate: serving no metrics"
+    return 0
+  fi
+  "${sqld_env[@]}" METRICS_LISTEN_ADDR="$metrics_addr" METRICS_SQLD_ADMIN="$admin_addr" \
+    METRICS_ROLE="$role" METRICS_REGION="${FLY_REGION:-}" \
+    METRICS_LITESTREAM_ADDR="${1:-}" METRICS_LITESTREAM_SOCKET="${2:-}" \
+    LITESTREAM_CONFIG="$LITESTREAM_CONFIG" DATA_DIR="$DATA_DIR" perl "$gate" </dev/null >&2 &
+  log "metrics on http://$metrics_addr/metrics; sqld's admin API on $admin_addr only"
+}
+
 if [[ "$role" == replica ]]; then
   log "role replica (region ${FLY_REGION:-none}): sqld follows $primary_url, no Litestream"
+  export_admin_key
+  start_metrics
   exec "${sqld_env[@]}" "$SQLD_BIN" "${sqld_args[@]}" --primary-grpc-url "$primary_url"
 fi
 
@@ -180,6 +230,17 @@ create_litestream_tables() {
   log "Litestream's tables exist through sqld"
 }
 create_litestream_tables
+
+# Litestream's side of the metrics (litestream.yml expands these): its metrics server on loopback,
+# and its control socket, where metrics.pl reads the time of the last successful sync. Empty: off.
+export LITESTREAM_METRICS_ADDR="" LITESTREAM_SOCKET="" LITESTREAM_SOCKET_ENABLED=""
+if [[ -n "$metrics_addr" ]]; then
+  LITESTREAM_METRICS_ADDR="$litestream_metrics_addr"
+  LITESTREAM_SOCKET="$(mktemp -d "${TMPDIR:-/tmp}/litestream.XXXXXX")/control.sock" # dir mode 700
+  LITESTREAM_SOCKET_ENABLED=true
+fi
+export_admin_key
+start_metrics "$LITESTREAM_METRICS_ADDR" "$LITESTREAM_SOCKET"
 
 # litestream -exec splits its argument like a shell (go-shellwords): quote every word.
 sqld_command="$(printf '%q ' "${sqld_env[@]}" "$SQLD_BIN" "${sqld_args[@]}" \

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from infra.settings import StackSettings
+from infra.settings import ADMIN_PORT, LITESTREAM_METRICS_PORT, StackSettings
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 # Relative to the project (where `pulumi up` runs): state must not depend on the checkout's path.
@@ -24,8 +24,8 @@ TEMPLATES = {
     "litestream.yml": "litestream.yml.j2",
 }
 # Shipped byte for byte: shell's `${#x}` would read as a Jinja comment.
-COPIED = ("run.sh",)
-EXECUTABLE = {"run.sh"}
+COPIED = ("run.sh", "metrics.pl")
+EXECUTABLE = {"run.sh", "metrics.pl"}
 
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(ASSETS_DIR),
@@ -36,8 +36,13 @@ _environment = jinja2.Environment(
 
 
 def template_context(settings: StackSettings) -> dict:
-    """What templates may see: every setting except secrets, which never reach a file."""
-    return settings.model_dump(exclude={"s3_access_key_id", "s3_secret_access_key"})
+    """What templates may see: every setting except secrets, which never reach a file, and the
+    machine's fixed loopback ports."""
+    return {
+        **settings.model_dump(exclude={"s3_access_key_id", "s3_secret_access_key"}),
+        "admin_port": ADMIN_PORT,
+        "litestream_metrics_port": LITESTREAM_METRICS_PORT,
+    }
 
 
 def render_template(name: str, settings: StackSettings) -> str:

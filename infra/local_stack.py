@@ -12,6 +12,7 @@ restarts a node whose settings differ from the ones it runs with.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from dataclasses import dataclass
@@ -33,10 +34,12 @@ class LocalNode:
     region: str
     http: str
     grpc: str | None = None
+    metrics: str | None = None  # where the node serves GET /metrics, as Fly's scraper sees it
 
 
 def nodes(settings: StackSettings) -> list[LocalNode]:
-    """The primary, then each replica on the next free HTTP port."""
+    """The primary, then each replica on the next free HTTP port; each node's metrics on the
+    next free port from localMetricsPort."""
     host = "127.0.0.1"
     found = [
         LocalNode(
@@ -51,6 +54,13 @@ def nodes(settings: StackSettings) -> list[LocalNode]:
             if port == settings.local_grpc_port:
                 port += 1
             found.append(LocalNode(f"replica-{region}-{i}", "replica", region, f"{host}:{port}"))
+    taken = {settings.local_grpc_port, *(int(node.http.rsplit(":", 1)[1]) for node in found)}
+    metrics = settings.local_metrics_port
+    for index, node in enumerate(found):
+        while metrics in taken:
+            metrics += 1
+        found[index] = dataclasses.replace(node, metrics=f"{host}:{metrics}")
+        metrics += 1
     return found
 
 
@@ -116,6 +126,7 @@ def run(
     for node in all_nodes:
         ident = ["--state-dir", state_dir.as_posix(), "--name", node.name]
         flags = [*ident, "--role", node.role, "--region", node.region, "--http", node.http,
+                 "--metrics", node.metrics,
                  "--litestream-config", (build_dir / "litestream.yml").as_posix()]  # fmt: skip
         if node.grpc:
             flags += ["--grpc", node.grpc]

@@ -177,7 +177,8 @@ def settings_fingerprint(args: argparse.Namespace) -> str:
     environment run.sh reads (secrets only as this hash). Another value means restart."""
     config = Path(args.litestream_config)
     parts = {
-        "flags": [args.role, args.region, args.http, args.grpc, args.primary_grpc_url],
+        "flags": [args.role, args.region, args.http, args.grpc, args.primary_grpc_url,
+                  args.metrics],
         "run.sh": RUN_SH.read_text(),
         "litestream.yml": config.read_text() if config.is_file() else None,
         "env": {k: v for k, v in os.environ.items() if k.startswith(NODE_ENV_PREFIXES)},
@@ -302,6 +303,12 @@ def port_in_use(address: str) -> bool:
     return False
 
 
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def addresses_ports(*addresses: str | None) -> set[int]:
     return {split_address(a)[1] for a in addresses if a}
 
@@ -310,12 +317,12 @@ def stop_siblings_on_our_ports(args: argparse.Namespace, state_dir: Path) -> Non
     """Another node of this stack on one of our ports moves or goes in this same update (the
     program never gives two nodes one port), but its step may come after ours, e.g. a new
     replica region sorting before an existing one. Stop it now; its own step starts it again."""
-    ours = addresses_ports(args.http, args.grpc)
+    ours = addresses_ports(args.http, args.grpc, args.metrics)
     for path in sorted(state_dir.glob("*.json")):
         record = read_record(state_dir, path.stem)
         if path.stem == args.name or not record or live_pid(record) is None:
             continue
-        held = ours & addresses_ports(record.get("http"), record.get("grpc"))
+        held = ours & addresses_ports(record.get("http"), record.get("grpc"), record.get("metrics"))
         if held:
             ports = ", ".join(map(str, sorted(held)))
             print(f"localnode: {args.name}: this stack's node {path.stem} holds port {ports}; "
@@ -328,6 +335,8 @@ def refuse_held_ports(args: argparse.Namespace) -> None:
     ports = [("HTTP", args.http, "localHttpPort")]
     if args.grpc:
         ports.append(("gRPC", args.grpc, "localGrpcPort"))
+    if args.metrics:
+        ports.append(("metrics", args.metrics, "localMetricsPort"))
     for label, address, setting in ports:
         if port_in_use(address):
             raise SystemExit(
@@ -370,6 +379,11 @@ def launch(args: argparse.Namespace, state_dir: Path) -> subprocess.Popen:
         env["SQLD_GRPC_LISTEN_ADDR"] = args.grpc
     if args.primary_grpc_url:
         env["PRIMARY_GRPC_URL"] = args.primary_grpc_url
+    if args.metrics:
+        # As fly.toml sets them; the loopback ports behind the metrics port are this start's own.
+        env["METRICS_LISTEN_ADDR"] = args.metrics
+        env["SQLD_ADMIN_LISTEN_ADDR"] = f"127.0.0.1:{free_loopback_port()}"
+        env["LITESTREAM_METRICS_ADDR"] = f"127.0.0.1:{free_loopback_port()}"
     with open(state_dir / f"{args.name}.log", "ab") as log:
         return subprocess.Popen(
             ["bash", str(RUN_SH)],
@@ -426,6 +440,7 @@ def start(args: argparse.Namespace) -> None:
     write_record(state_dir, args.name, {
         "pid": child.pid, "identity": process_identity(child.pid), "generation": generation,
         "fingerprint": fingerprint, "role": args.role, "http": args.http, "grpc": args.grpc,
+        "metrics": args.metrics,
     })  # fmt: skip
     wait_until_ready(child, args, state_dir)
 
@@ -474,6 +489,7 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--http", required=True)
     up.add_argument("--grpc")
     up.add_argument("--primary-grpc-url")
+    up.add_argument("--metrics", help="serve GET /metrics here (off when not given)")
     up.add_argument("--litestream-config", required=True)
     up.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT_S)
     args = parser.parse_args(argv)

@@ -69,6 +69,11 @@ PATTERN_RULES = {
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
+# On each machine, sqld's admin API and Litestream's metrics server listen on these loopback ports;
+# only metricsPort faces Fly's scraper (assets/metrics.pl reads both and serves GET /metrics).
+ADMIN_PORT = 9090
+LITESTREAM_METRICS_PORT = 9092
+
 
 class StackSettings(BaseModel):
     """Everything one stack can set. Field names are the config keys in camelCase."""
@@ -135,6 +140,11 @@ class StackSettings(BaseModel):
     )
     grpc_port: Port = Field(
         5001, description="sqld gRPC replication port, on the private network only."
+    )
+    metrics_port: Port = Field(
+        9091,
+        description="Port Fly's Prometheus scrapes for `/metrics`, the only metrics port that "
+        "leaves a machine.",
     )
 
     # Scale to zero
@@ -204,6 +214,10 @@ class StackSettings(BaseModel):
     )
     local_grpc_port: Port = Field(
         5001, description="Local target: the primary's gRPC port on 127.0.0.1."
+    )
+    local_metrics_port: Port = Field(
+        9091,
+        description="Local target: the primary's `/metrics` port on 127.0.0.1 (replicas follow).",
     )
 
     @field_validator("primary_region")
@@ -304,9 +318,29 @@ class StackSettings(BaseModel):
         ports = {"httpPort": self.http_port, "tlsPort": self.tls_port, "grpcPort": self.grpc_port}
         if len(set(ports.values())) != len(ports):
             problems.append(("grpcPort", self.grpc_port, f"ports must differ: {ports}"))
+        if self.metrics_port in ports.values():
+            problems.append(
+                ("metricsPort", self.metrics_port, f"must differ from the other ports: {ports}")
+            )
+        loopback = {ADMIN_PORT: "sqld's admin API", LITESTREAM_METRICS_PORT: "Litestream's metrics"}
+        for key, port in {"httpPort": self.http_port, "grpcPort": self.grpc_port,
+                          "metricsPort": self.metrics_port}.items():  # fmt: skip
+            if port in loopback:
+                problems.append(
+                    (key, port, f"taken on every machine by {loopback[port]} (on loopback)")
+                )
         if self.target == "local" and self.local_grpc_port == self.local_http_port:
             problems.append(
                 ("localGrpcPort", self.local_grpc_port, "must differ from localHttpPort")
+            )
+        local_ports = (self.local_http_port, self.local_grpc_port)
+        if self.target == "local" and self.local_metrics_port in local_ports:
+            problems.append(
+                (
+                    "localMetricsPort",
+                    self.local_metrics_port,
+                    "must differ from localHttpPort and localGrpcPort",
+                )
             )
         if problems:
             raise SettingsError(problems)

@@ -1,5 +1,6 @@
 """What ships to Fly, rendered from real stack files: parsed, linted, and fingerprinted."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,12 @@ import pytest
 import yaml
 
 from infra import assets
-from infra.settings import parse_settings
+from infra.settings import (
+    ADMIN_PORT,
+    LITESTREAM_METRICS_PORT,
+    SettingsError,
+    parse_settings,
+)
 from tests.test_settings import S3_OK, stack_config
 
 BIN = Path(sys.executable).parent
@@ -113,11 +119,66 @@ def test_run_sh_ships_executable_and_shellcheck_clean(rendered):
     assert lint.returncode == 0, lint.stdout.decode()
 
 
+def test_fly_scrapes_one_metrics_port_and_only_it_faces_outward(rendered):
+    """flyctl gives a machine the first [[metrics]] entry only (internal/appconfig/machines.go),
+    so one port carries sqld's and Litestream's metrics; Fly scrapes it on 0.0.0.0 (superfly/docs
+    monitoring/metrics.html.md). sqld's admin API and Litestream's server stay on loopback."""
+    s, out = rendered
+    toml = tomllib.loads((out / "fly.toml").read_text())
+    assert toml["metrics"] == {"port": 9091, "path": "/metrics"}
+    env = toml["env"]
+    assert env["METRICS_LISTEN_ADDR"] == "0.0.0.0:9091"
+    assert env["SQLD_ADMIN_LISTEN_ADDR"] == f"127.0.0.1:{ADMIN_PORT}"
+    assert env["LITESTREAM_METRICS_ADDR"] == f"127.0.0.1:{LITESTREAM_METRICS_PORT}"
+    # None of them is a service: the proxy routes nothing from the internet to them.
+    internal = [toml["http_service"]["internal_port"]] + [
+        x["internal_port"] for x in toml["services"]
+    ]
+    assert not {9091, ADMIN_PORT, LITESTREAM_METRICS_PORT} & set(internal)
+
+
+def test_metrics_port_moves_with_its_setting_and_may_not_take_another_port():
+    toml = tomllib.loads(assets.render_template("fly.toml.j2", settings("prod", metricsPort=9100)))
+    assert toml["metrics"]["port"] == 9100
+    assert toml["env"]["METRICS_LISTEN_ADDR"] == "0.0.0.0:9100"
+    for key, port in [("metricsPort", 8080), ("httpPort", ADMIN_PORT),
+                      ("metricsPort", LITESTREAM_METRICS_PORT)]:  # fmt: skip
+        with pytest.raises(SettingsError) as caught:
+            settings("prod", **{key: port})
+        assert key in str(caught.value)
+
+
+def test_litestream_serves_metrics_and_its_control_socket_only_where_run_sh_says():
+    config = yaml.safe_load(assets.render_template("litestream.yml.j2", settings("prod")))
+    assert config["addr"] == "${LITESTREAM_METRICS_ADDR}"
+    assert config["socket"] == {"enabled": "${LITESTREAM_SOCKET_ENABLED}",
+                                "path": "${LITESTREAM_SOCKET}"}  # fmt: skip
+
+
+# perl-base's modules (Debian's Essential perl package, in libsql-server's bullseye-slim image).
+PERL_BASE_MODULES = {"strict", "warnings", "IO::Select", "IO::Socket::UNIX", "Socket"}
+
+
+def test_metrics_pl_ships_beside_run_sh_and_needs_only_the_images_perl(rendered):
+    s, out = rendered
+    assert (out / "metrics.pl").stat().st_mode & 0o111
+    assert (out / "metrics.pl").read_bytes() == (assets.ASSETS_DIR / "metrics.pl").read_bytes()
+    assert "COPY metrics.pl /usr/local/bin/metrics.pl" in (out / "Dockerfile").read_text()
+    text = (out / "metrics.pl").read_text()
+    used = set(re.findall(r"^use ([\w:]+)", text, re.M))
+    assert used == PERL_BASE_MODULES, used
+    assert not re.search(r"\b(require|do)\s+[\w:\"']", text), "modules loaded at run time"
+    perl = shutil.which("perl")
+    assert perl, "perl is missing"
+    check = subprocess.run([perl, "-c", str(out / "metrics.pl")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
 def test_build_context_holds_exactly_what_ships(tmp_path):
     (tmp_path / "stale.txt").write_text("left over from an older render")
     assets.write_build_context(settings("prod"), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["Dockerfile", "fly.toml", "litestream.yml", "run.sh"]
+        ["Dockerfile", "fly.toml", "litestream.yml", "run.sh", "metrics.pl"]
     )
 
 

@@ -23,27 +23,30 @@ from tests import realtools
 from tests.harness import Harness
 from tests.project import PROJECT, ROOT, copy_project
 from tests.runtime.cluster import LibsqlClient, free_port, port_is_listening
+from tests.runtime.scrape import check_exposition, families, http_get, scrape, value
 
 
-def local_stack_config(http_port: int, grpc_port: int) -> dict[str, str]:
+def local_stack_config(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
     config = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]
     flat = {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in config.items()}
     flat[f"{PROJECT}:localHttpPort"] = str(http_port)
     flat[f"{PROJECT}:localGrpcPort"] = str(grpc_port)
+    flat[f"{PROJECT}:localMetricsPort"] = str(metrics_port)
     return flat
 
 
-def free_port_pair() -> int:
-    """A free port whose next port is free too: the replica takes localHttpPort + 1."""
+def free_port_pair(count: int = 2) -> int:
+    """A free port whose next ports are free too: the replica takes localHttpPort + 1."""
     for _ in range(50):
         port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
+        try:
+            for offset in range(1, count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
         return port
-    raise RuntimeError("no two consecutive free ports on loopback")
+    raise RuntimeError(f"no {count} consecutive free ports on loopback")
 
 
 def processes_using(folder: Path) -> list[str]:
@@ -75,13 +78,14 @@ class LocalStack:
 def running_local_stack(tmp_path: Path):
     found = realtools.require("sqld", "litestream")
     project = copy_project(tmp_path)
-    http, grpc = free_port_pair(), free_port()
+    # Metrics ports for up to three nodes (test_local_lifecycle adds a replica region).
+    http, grpc, metrics = free_port_pair(), free_port(), free_port_pair(3)
     # sqld and litestream on PATH, as the README asks of a local user.
     path = os.pathsep.join([str(found["sqld"].parent), str(found["litestream"].parent)])
     env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"}
     harness = Harness(tmp_path / "pulumi", project / "__main__.py", PROJECT, "local", env=env)
     try:
-        yield LocalStack(harness, local_stack_config(http, grpc), project)
+        yield LocalStack(harness, local_stack_config(http, grpc, metrics), project)
     finally:
         gone = harness.destroy()
         left = processes_using(project)
@@ -138,3 +142,39 @@ def test_local_stack_up_serves_replicated_writes_then_destroy_leaves_nothing(loc
     assert [p for p in ports if port_is_listening(p)] == []
     assert processes_using(project) == []
     assert not list(logs.glob("*.tmp")), "TLS key folders must go with the nodes"
+
+
+def test_local_stack_serves_each_nodes_metrics_on_its_metrics_port(local_stack):
+    """As Fly's scraper reads them: the primary's with Litestream's, the replica's without, and
+    nothing but /metrics on those ports."""
+    harness, config, project, client = local_stack
+    result = harness.up(config)
+    assert result.ok, result.log_text
+    primary, replica = nodes(parse_settings({k.split(":", 1)[1]: v for k, v in config.items()}))
+    rw = result.outputs["readWriteToken"]
+    writes = client.run(f"http://{replica.http}", rw, ["CREATE TABLE seen (v)"])
+    assert all(w["ok"] for w in writes), writes
+    for node in (primary, replica):
+        text = scrape(node.metrics)
+        check_exposition(text)
+        found = families(text)
+        assert value(found, "dbnode_info", role=node.role, region=node.region) == 1, node
+        assert value(found, "libsql_server_user_http_response", status="200") >= 1, node
+        assert value(found, "dbnode_volume_free_bytes") > 0
+        assert value(found, "dbnode_up", source="sqld") == 1
+        assert http_get(f"http://{node.metrics}/v1/diagnostics")[0] == 404
+    assert value(families(scrape(primary.metrics)), "dbnode_backup_age_seconds") is not None
+    assert "litestream_txid" in families(scrape(primary.metrics))
+    assert "litestream_txid" not in families(scrape(replica.metrics))
+
+
+def test_each_nodes_metrics_port_is_the_next_one_no_other_node_takes():
+    settings = parse_settings({
+        "appName": "x", "target": "local", "replicas": ["ams=1", "fra=1"],
+        "localHttpPort": 9000, "localGrpcPort": 9003, "localMetricsPort": 9001,
+    })  # fmt: skip
+    assert [(n.http, n.metrics) for n in nodes(settings)] == [
+        ("127.0.0.1:9000", "127.0.0.1:9004"),
+        ("127.0.0.1:9001", "127.0.0.1:9005"),
+        ("127.0.0.1:9002", "127.0.0.1:9006"),
+    ]
