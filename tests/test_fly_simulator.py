@@ -6,6 +6,7 @@ that drifts from real flyctl fails here rather than letting a broken script pass
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -981,3 +982,397 @@ def test_scale_count_of_an_app_never_deployed_has_no_config_to_take(state: Path)
         "Error: failed to grab app config from existing machines, error: could not create a "
         "fly.toml from any machines :-(\n\n"
     )
+
+
+# --- storage: Tigris buckets (internal/command/extensions/tigris/*.go, extensions/core)
+
+TIGRIS_KEYS = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "BUCKET_NAME",
+]
+TOS_LINES = [
+    "",
+    flysim.TIGRIS_TOS_AGREEMENT,
+    "",
+    "By specifying the --yes flag, you have agreed to the terms displayed above.",
+]
+
+
+def storage_create(state: Path, *args: str):
+    return fly(state, "storage", "create", *args)
+
+
+def test_storage_create_sets_the_five_secrets_and_prints_every_value(state: Path) -> None:
+    new_app(state)
+    result = storage_create(state, "-a", "my-app", "-n", "my-bucket", "--yes")
+    assert (result.returncode, result.stderr) == (0, "")
+    [bucket] = flysim.buckets(state)
+    env = bucket["environment"]
+    assert sorted(env) == TIGRIS_KEYS
+    assert env["AWS_ENDPOINT_URL_S3"] == "https://fly.storage.tigris.dev"
+    assert env["AWS_REGION"] == "auto" and env["BUCKET_NAME"] == "my-bucket"
+    assert env["AWS_ACCESS_KEY_ID"].startswith("tid_")
+    assert env["AWS_SECRET_ACCESS_KEY"].startswith("tsec_")
+    assert (bucket["org"], bucket["app"], bucket["status"]) == ("personal", "my-app", "ready")
+    # core.go: AgreeToProviderTos (a token that is not a user has not agreed), the
+    # provisioning line, setSecretsFromExtension (sorted, values included: the secret key
+    # is on stdout), then secrets.go DeploySecrets on an app never deployed.
+    assert result.stdout.splitlines() == [
+        *TOS_LINES,
+        "Your Tigris project (my-bucket) is ready. See details and next steps with: "
+        "https://fly.io/docs/reference/tigris/",
+        "",
+        "Setting the following secrets on my-app:",
+        *[f"{k}: {env[k]}" for k in TIGRIS_KEYS],
+        "",
+        "Secrets are staged for the first deployment",
+    ]
+    secrets = flysim.app_record(state, "my-app")["secrets"]
+    assert {k: v["value"] for k, v in secrets.items()} == env
+    listed = json.loads(fly(state, "secrets", "list", "-a", "my-app", "--json").stdout)
+    assert [(s["name"], s["status"]) for s in listed] == [(k, "Staged") for k in TIGRIS_KEYS]
+
+
+def test_storage_create_on_a_deployed_app_restarts_its_machines(
+    state: Path, tmp_path: Path
+) -> None:
+    # create.go: DeploySecrets(Stage: false) -> a restart-only deployment.
+    new_app(state)
+    assert fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false").returncode == 0
+    [before] = flysim.machines(state, "my-app")
+    assert storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y").returncode == 0
+    [after] = flysim.machines(state, "my-app")
+    assert after["restarts"] == before.get("restarts", 0) + 1
+    assert after["secrets_digest"] != before.get("secrets_digest")
+
+
+def test_storage_create_without_yes_stops_at_the_terms_before_the_app_is_looked_up(
+    state: Path,
+) -> None:
+    new_app(state)
+    for app in ("my-app", "nope"):
+        result = storage_create(state, "-a", app, "-n", "my-bucket")
+        assert (result.returncode, result.stdout.splitlines()) == (1, TOS_LINES[:3])
+        assert result.stderr == (
+            "Error: To agree, the --yes flag must be specified when not running interactively\n"
+        )
+    assert flysim.buckets(state) == []
+
+
+def test_storage_create_after_agreeing_needs_a_name_or_yes(state: Path) -> None:
+    # Terms agreed (a user token that agreed once): no terms text, and no question
+    # either when -n names the bucket; without -n, prompt.String cannot ask.
+    new_app(state)
+    new_app(state, "app-two")
+    flysim.agree_to_tos(state)
+    named = storage_create(state, "-a", "my-app", "-n", "my-bucket")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.startswith("Your Tigris project (my-bucket) is ready.")
+    unnamed = storage_create(state, "-a", "app-two")
+    assert (unnamed.returncode, unnamed.stderr) == (1, "Error: prompt: non interactive\n")
+    generated = storage_create(state, "-a", "app-two", "--yes")
+    assert generated.returncode == 0, generated.stderr
+    [bucket] = flysim.buckets(state, app="app-two")
+    assert f"Your Tigris project ({bucket['name']}) is ready." in generated.stdout
+    assert re.fullmatch(r"[a-z]+-[a-z]+-[0-9]{4}", bucket["name"])
+
+
+def test_an_app_gets_one_bucket_whatever_the_name(state: Path) -> None:
+    # core.go ProvisionExtension: GetAppWithAddons finds one -> error (as in flyctl#4034).
+    new_app(state)
+    assert storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y").returncode == 0
+    for name in ("my-bucket", "other-bucket"):
+        again = storage_create(state, "-a", "my-app", "-n", name, "-y")
+        assert again.returncode == 1
+        assert again.stderr == (
+            "Error: A Tigris project named my-bucket already exists for app my-app\n"
+        )
+        assert again.stdout.splitlines() == TOS_LINES
+    assert [b["name"] for b in flysim.buckets(state)] == ["my-bucket"]
+
+
+def test_storage_create_for_a_missing_app_fails_in_the_graphql_query(state: Path) -> None:
+    flysim.seed_org(state, "other", member=False)
+    flysim.seed_app(state, "their-app", "other")
+    for app in ("nope", "their-app"):
+        result = storage_create(state, "-a", app, "-n", "my-bucket", "--yes")
+        assert result.returncode == 1
+        # genqlient's gqlerror.List ends each error with "\n"; printError adds one.
+        assert result.stderr == f'Error: input:3:2: app Could not find App "{app}"\n\n'
+    assert flysim.buckets(state) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ab",
+        "x" * 64,
+        "My-Bucket",
+        "my_bucket",
+        "-bucket",
+        "bucket-",
+        "a..b",
+        "xn--bucket",
+        "bucket-s3alias",
+        "192.168.5.4",
+    ],
+)
+def test_storage_create_refuses_names_tigris_does_not_allow(state: Path, name: str) -> None:
+    new_app(state)
+    result = storage_create(state, "-a", "my-app", "-n", name, "--yes")
+    assert result.returncode == 1
+    assert result.stderr == "Error: input:3:2: createAddOn The specified bucket is not valid.\n\n"
+    assert flysim.buckets(state) == []
+
+
+def test_bucket_names_are_global(state: Path) -> None:
+    flysim.seed_org(state, "other", member=True)
+    new_app(state)
+    assert storage_create(state, "--org", "other", "-n", "my-bucket", "-y").returncode == 0
+    taken = storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y")
+    assert taken.returncode == 1
+    assert "unavailable for creation" in taken.stderr  # API text (assumed)
+    assert flysim.buckets(state, app="my-app") == []
+
+
+def test_storage_create_sets_no_secret_when_the_app_has_any_of_them(state: Path) -> None:
+    # core.go setSecretsFromExtension: one name in common and nothing is set or deployed;
+    # the values are printed for the user to set, and the command succeeds.
+    new_app(state)
+    fly(state, "secrets", "import", "-a", "my-app", stdin="AWS_REGION=us-east-1\n")
+    result = storage_create(state, "-a", "my-app", "-n", "my-bucket", "--yes")
+    assert result.returncode == 0, result.stderr
+    [bucket] = flysim.buckets(state)
+    env = bucket["environment"]
+    assert result.stdout.splitlines()[len(TOS_LINES) + 2 :] == [
+        "Secrets [AWS_REGION] already exist on app my-app. They won't be set automatically.",
+        "",
+        "Set the following secrets on your target app.",
+        *[f"{k}: {env[k]}" for k in TIGRIS_KEYS],
+    ]
+    secrets = flysim.app_record(state, "my-app")["secrets"]
+    assert {k: v["value"] for k, v in secrets.items()} == {"AWS_REGION": "us-east-1"}
+
+
+def test_storage_create_without_an_app_takes_the_org_from_flag_env_or_argument(
+    state: Path,
+) -> None:
+    flysim.seed_org(state, "team", member=True)
+    flysim.seed_org(state, "hidden", member=False)
+    none = storage_create(state, "-n", "b-none", "-y")
+    assert (none.returncode, none.stderr) == (
+        1,
+        "Error: slug argument must be specified when not running interactively\n",
+    )
+    # orgs.go slugFromArgOrSelect: --org (or $FLY_ORG), else the first argument.
+    assert storage_create(state, "--org", "team", "-n", "b-flag", "-y").returncode == 0
+    by_env = fly(state, "storage", "create", "-n", "b-env", "-y", extra_env={"FLY_ORG": "team"})
+    assert by_env.returncode == 0
+    by_arg = storage_create(state, "personal", "-n", "b-arg", "-y")
+    assert by_arg.returncode == 0
+    assert [(b["name"], b["org"], b["app"]) for b in flysim.buckets(state)] == [
+        ("b-flag", "team", None),
+        ("b-env", "team", None),
+        ("b-arg", "personal", None),
+    ]
+    # No app: the values are printed, nothing is set.
+    assert "Set the following secrets on your target app." in by_arg.stdout
+    assert "Setting the following secrets" not in by_arg.stdout
+    hidden = storage_create(state, "--org", "hidden", "-n", "b-hidden", "-y")
+    assert hidden.stderr == (
+        "Error: failed retrieving organization with slug hidden: Could not find Organization "
+        "hidden\n"
+    )
+
+
+def test_storage_create_with_an_app_ignores_org(state: Path) -> None:
+    flysim.seed_org(state, "team", member=True)
+    new_app(state)
+    assert (
+        storage_create(state, "-a", "my-app", "-o", "team", "-n", "my-bucket", "-y").returncode == 0
+    )
+    assert [(b["org"], b["app"]) for b in flysim.buckets(state)] == [("personal", "my-app")]
+
+
+def test_storage_create_takes_all_shadow_flags_or_none(state: Path) -> None:
+    new_app(state)
+    partial = storage_create(state, "-a", "my-app", "-n", "b1", "-y", "--shadow-name", "old")
+    assert partial.stderr == (
+        "Error: You must set all required shadow bucket values: shadow-access-key, "
+        "shadow-secret-key, shadow-region, shadow-name, shadow-endpoint\n"
+    )
+    assert partial.stdout == ""  # refused before any API call
+
+
+def test_storage_flags_are_each_commands_own(state: Path) -> None:
+    for args, unknown in [
+        (("storage", "list", "--json"), "--json"),
+        (("storage", "create", "-a", "x", "--json"), "--json"),
+        (("storage", "status", "--org", "personal"), "--org"),
+        (("storage", "destroy", "b", "--org", "personal"), "--org"),
+        (("storage", "list", "-a", "x"), None),
+    ]:
+        result = fly(state, *args)
+        assert result.returncode == 1
+        if unknown:
+            assert result.stderr == f"Error: unknown flag: {unknown}\n"
+        else:
+            assert result.stderr == "Error: unknown shorthand flag: 'a' in -a\n"
+        assert result.stdout.startswith(f"Usage:\n  fly storage {args[1]}")
+    assert (
+        "accepts at most 1 arg(s), received 2" in fly(state, "storage", "status", "a", "b").stderr
+    )
+    assert (
+        "accepts at most 1 arg(s), received 2" in fly(state, "storage", "destroy", "a", "b").stderr
+    )
+
+
+def test_storage_list_is_a_name_and_org_table(state: Path) -> None:
+    flysim.seed_org(state, "team", member=True)
+    flysim.seed_org(state, "hidden", member=False)
+    empty = fly(state, "storage", "list")
+    assert empty.returncode == 0
+    assert [c.strip() for c in empty.stdout.splitlines()[0].split("│")] == ["NAME", "ORG"]
+    assert empty.stdout.splitlines()[1:] == [""]
+    new_app(state)
+    storage_create(state, "-a", "my-app", "-n", "app-bucket", "-y")
+    storage_create(state, "-o", "team", "-n", "team-bucket", "-y")
+    with flysim.edit_state(state) as raw:  # a bucket the token cannot see
+        raw["buckets"]["their-bucket"] = {**raw["buckets"]["team-bucket"], "org": "hidden"}
+        raw["buckets"]["their-bucket"]["name"] = "their-bucket"
+
+    def rows(*args: str, **kw) -> list[list[str]]:
+        result = fly(state, "storage", *args, **kw)
+        assert result.returncode == 0, result.stderr
+        return [[c.strip() for c in line.split("│")] for line in result.stdout.splitlines()[1:-1]]
+
+    assert rows("list") == [["app-bucket", "personal"], ["team-bucket", "team"]]
+    assert rows("ls", "--org", "team") == [["team-bucket", "team"]]
+    assert rows("list", extra_env={"FLY_ORG": "personal"}) == [["app-bucket", "personal"]]
+    assert rows("list", "--org", "team") == rows("list", "-o", "team")
+    missing = fly(state, "tigris", "list", "--org", "hidden")
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "Error: Could not find Organization hidden\n",
+    )
+
+
+def status_rows(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    assert lines[0] == "\x1b[1mStatus\x1b[0m"  # aurora v2 Bold, even off a terminal
+    assert lines[-1] == ""
+    return [[c.strip() for c in line.split("│")] for line in lines[1:-1]]
+
+
+def test_storage_status_finds_a_bucket_by_name_or_by_app(state: Path, tmp_path: Path) -> None:
+    new_app(state)
+    new_app(state, "bare-app")
+    storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y")
+    by_app = fly(state, "storage", "status", "-a", "my-app")
+    assert by_app.returncode == 0, by_app.stderr
+    assert status_rows(by_app.stdout) == [
+        ["Name", "my-bucket"],
+        ["Status", "ready"],
+        ["Public", "False"],
+        ["App", "my-app"],
+    ]
+    # Discover by NAME uses GetAddOn: no App row, even with -a.
+    by_name = fly(state, "storage", "status", "my-bucket", "-a", "my-app")
+    assert status_rows(by_name.stdout) == [
+        ["Name", "my-bucket"],
+        ["Status", "ready"],
+        ["Public", "False"],
+    ]
+    app_dir = tmp_path / "app-dir"
+    app_dir.mkdir()
+    (app_dir / "fly.toml").write_text('app = "my-app"\n')
+    from_config = fly(state, "storage", "status", cwd=app_dir)
+    assert status_rows(from_config.stdout)[-1] == ["App", "my-app"]
+
+    missing = fly(state, "storage", "status", "nope")
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "Error: input:3:2: addOn Could not find AddOn\n\n",
+    )
+    bare = fly(state, "storage", "status", "-a", "bare-app")
+    assert (bare.returncode, bare.stderr) == (
+        1,
+        "Error: No project found. Provision one with 'flyctl ext tigris create'.\n",
+    )
+    neither = fly(state, "storage", "status")
+    assert neither.stderr == (
+        "Error: Run this command in a Fly app directory or pass a name as the first argument.\n"
+    )
+
+
+def test_storage_status_shows_public_and_the_shadow_bucket(state: Path) -> None:
+    new_app(state)
+    shadow = [
+        "--shadow-access-key=AK",
+        "--shadow-secret-key=SK",
+        "--shadow-region=us-east-1",
+        "--shadow-name=old-bucket",
+        "--shadow-endpoint=https://s3.example",
+    ]
+    result = storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y", "-p", *shadow)
+    assert result.returncode == 0, result.stderr
+    assert status_rows(fly(state, "storage", "status", "my-bucket").stdout) == [
+        ["Name", "my-bucket"],
+        ["Status", "ready"],
+        ["Public", "True"],
+        ["Shadow Bucket Write Through", "False"],
+        ["Shadow Bucket Name", "old-bucket"],
+        ["Shadow Bucket Endpoint", "https://s3.example"],
+    ]
+
+
+def test_storage_destroy_finds_the_bucket_then_needs_yes_and_leaves_the_secrets(
+    state: Path,
+) -> None:
+    new_app(state)
+    storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y")
+    # Discover comes before the question.
+    missing = fly(state, "storage", "destroy", "nope")
+    assert missing.stderr == "Error: input:3:2: addOn Could not find AddOn\n\n"
+    asked = fly(state, "storage", "destroy", "my-bucket")
+    assert (asked.returncode, asked.stdout) == (1, "")
+    assert asked.stderr == (
+        "Destroying a Tigris storage bucket is not reversible.\n"
+        "Error: yes flag must be specified when not running interactively\n"
+    )
+    assert len(flysim.buckets(state)) == 1
+    done = fly(state, "storage", "destroy", "my-bucket", "--yes")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "Your Tigris object storage bucket my-bucket was destroyed\n",
+    )
+    assert flysim.buckets(state) == []
+    # destroy.go only calls DeleteAddOn: the app keeps the old bucket's credentials, so
+    # a new bucket's are printed, not set.
+    assert sorted(flysim.app_record(state, "my-app")["secrets"]) == TIGRIS_KEYS
+    again = storage_create(state, "-a", "my-app", "-n", "my-bucket-2", "-y")
+    assert again.returncode == 0
+    assert "already exist on app my-app. They won't be set automatically." in again.stdout
+    assert flysim.app_record(state, "my-app")["secrets"]["BUCKET_NAME"]["value"] == "my-bucket"
+    # By app: Discover takes the app's bucket.
+    by_app = fly(state, "storage", "destroy", "-a", "my-app", "--yes")
+    assert by_app.stdout == "Your Tigris object storage bucket my-bucket-2 was destroyed\n"
+
+
+def test_apps_destroy_leaves_the_bucket_but_not_its_link_to_the_app(state: Path) -> None:
+    # apps/destroy.go deletes only a statics bucket (statics.FindBucket, by metadata).
+    new_app(state)
+    storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y")
+    result = fly(state, "apps", "destroy", "my-app", "--yes")
+    assert result.stdout == "Destroyed app my-app\n"
+    [bucket] = flysim.buckets(state)
+    assert (bucket["app"], bucket["former_app"]) == (None, "my-app")
+    new_app(state)
+    status = fly(state, "storage", "status", "-a", "my-app")
+    assert "No project found" in status.stderr
+    assert fly(state, "storage", "status", "my-bucket").returncode == 0
+    taken = storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y")
+    assert "unavailable for creation" in taken.stderr

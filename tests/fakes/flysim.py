@@ -682,6 +682,12 @@ def empty_state() -> dict:
         "apps": {},
         "volumes": {},
         "machines": {},
+        # Tigris buckets by name: {name, org, app (None when not attached), status,
+        # options, environment, created_at, seq}
+        "buckets": {},
+        # Add-on providers whose terms the token's user has agreed to (see
+        # agree_to_provider_tos); a deploy token is never a user, so none by default.
+        "tos_agreed": [],
         "seq": 0,
         "failures": [],
         "calls": [],
@@ -976,6 +982,14 @@ def run_apps_destroy(sim: Sim, p: Parsed) -> None:
             sim.eprint("Destroying an app is not reversible.")
             raise NonInteractiveError("yes flag must be specified when not running interactively")
         sim.visible_app(name)
+        # destroy.go deletes only the app's *statics* bucket: statics.FindBucket matches
+        # an add-on whose metadata carries the app's id, which only deploy's statics
+        # code writes. A bucket from `storage create -a` has none, so flyctl leaves it;
+        # what the API does with it is not in the source. The simulator keeps the bucket
+        # and drops the link, since it was to this app and not to its name.
+        for bk in sim.state.setdefault("buckets", {}).values():
+            if bk["app"] == name:
+                bk["app"], bk["former_app"] = None, name
         for vid in [v["id"] for v in sim.app_volumes(name, include_destroyed=True)]:
             del sim.state["volumes"][vid]
         for mid in [m["id"] for m in sim.state["machines"].values() if m["app"] == name]:
@@ -1591,6 +1605,12 @@ def run_secrets_import(sim: Sim, p: Parsed, stdin_text: str) -> None:
     secrets = parse_secrets(stdin_text)
     if not secrets:
         raise FlyError("requires at least one SECRET=VALUE pair")
+    set_app_secrets(sim, app, secrets)
+    deploy_secrets(sim, app_name, app, stage=p.get("stage"))
+
+
+def set_app_secrets(sim: Sim, app: dict, secrets: dict[str, str]) -> None:
+    """Store secrets on the app (the API's SetSecrets / flaps secrets update)."""
     sim.next_seq()
     for name, value in secrets.items():
         app["secrets"][name] = {
@@ -1598,7 +1618,11 @@ def run_secrets_import(sim: Sim, p: Parsed, stdin_text: str) -> None:
             "digest": secret_digest(value),
             "updated_seq": sim.state["seq"],
         }
-    if p.get("stage"):
+
+
+def deploy_secrets(sim: Sim, app_name: str, app: dict, *, stage: bool) -> None:
+    """internal/command/secrets/secrets.go DeploySecrets."""
+    if stage:
         sim.print(
             "Secrets have been staged, but not set on VMs. Deploy or update machines in "
             "this app for the secrets to take effect."
@@ -1643,6 +1667,321 @@ def run_secrets_list(sim: Sim, p: Parsed) -> None:
     for row in rows:
         prefix = {"Staged": "* ", "Partial": "! "}.get(row["status"], "")
         sim.print(f"{prefix}{row['name']}\t{row['digest']}\t{row['status']}")
+
+
+# --------------------------------------------------------------------------------------
+# storage: Tigris buckets (internal/command/extensions/tigris/*.go on top of
+# internal/command/extensions/core/core.go; queries in gql/genqlient.graphql)
+#
+# A bucket is a GraphQL "add-on" of type tigris. The state keeps them in
+# state["buckets"], keyed by name (Tigris bucket names are global), each with its org,
+# the app it is attached to (None for an org-level bucket), its options and the
+# environment the API returned when it was created.
+
+
+def gql_error(field: str, message: str) -> FlyError:
+    """A GraphQL error as flyctl prints it for genqlient queries: genqlient v0.8.1
+    graphql/client.go returns resp.Errors, a gqlerror.List; vektah/gqlparser v2.5.36
+    gqlerror/error.go formats each as "input:LINE:COL: PATH MESSAGE" plus "\\n", so
+    printError's own "\\n" leaves an empty line. Every genqlient operation starts with a
+    newline, so the queried field sits at line 3, column 2 (seen in superfly/flyctl#4728:
+    "input:3:2: createAddOn The specified bucket is not valid.")."""
+    return FlyError(f"input:3:2: {field} {message}\n")
+
+
+# The add-on provider's fields (ExtensionProviderData) come from the API, not flyctl.
+# Observed in real output: DisplayName "Tigris" and ResourceName "project" (flyctl#4034
+# "A Tigris project named ... already exists for app ...", flyctl#4564 "Your Tigris
+# project (...) is ready. See details and next steps with:
+# https://fly.io/docs/reference/tigris/"); no region in that message, so SelectRegion is
+# false; the docs' transcript shows the name prompt, so SelectName is true. Assumed: no
+# NameSuffix, not Internal, no AsyncProvisioning (its spinner would go to stderr only).
+TIGRIS_DISPLAY_NAME = "Tigris"
+TIGRIS_RESOURCE_NAME = "project"
+TIGRIS_INSTRUCTIONS = "https://fly.io/docs/reference/tigris/"
+# API text (assumed): the provider's tosAgreement; the simulator's own placeholder.
+TIGRIS_TOS_AGREEMENT = (
+    "[simulator placeholder for the Tigris terms of service text the API returns]"
+)
+# flyctl#4564 (a real `storage create --yes --name N --app N`, Sep 2025) printed exactly
+# these keys, sorted as setSecretsFromExtension sorts them; the values come from the API.
+TIGRIS_ENDPOINT = "https://fly.storage.tigris.dev"
+TIGRIS_REGION = "auto"
+# Tigris bucket naming rules (tigrisdata.com/docs/buckets/bucket-rules): 3-63 chars of
+# a-z 0-9 . -, starting and ending with a letter or digit, no "..", no "xn--" prefix,
+# no "-s3alias" suffix, not an IP address.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+
+
+def bucket_name_valid(name: str) -> bool:
+    return bool(
+        _BUCKET_NAME.fullmatch(name)
+        and ".." not in name
+        and not name.startswith("xn--")
+        and not name.endswith("-s3alias")
+        and not _IPV4.fullmatch(name)
+    )
+
+
+def generated_bucket_name(sim: Sim) -> str:
+    """The API names a bucket when flyctl sends an empty name (docs transcripts show
+    "summer-grass-2004", "polished-thunder-5646"). Deterministic here."""
+    n = sim.next_seq()
+    adjectives = ("summer", "polished", "quiet", "bold", "misty")
+    nouns = ("grass", "thunder", "river", "leaf", "stone")
+    return f"{adjectives[n % 5]}-{nouns[n // 5 % 5]}-{1000 + n * 7919 % 9000}"
+
+
+def visible_buckets(sim: Sim) -> list[dict]:
+    orgs = sim.member_orgs()
+    found = [bk for bk in sim.state.setdefault("buckets", {}).values() if bk["org"] in orgs]
+    return sorted(found, key=lambda bk: bk["seq"])
+
+
+def app_with_addons(sim: Sim, app_name: str) -> tuple[dict, list[dict]]:
+    """gql GetAppWithAddons(name, tigris): the app and its tigris add-ons. An app the
+    token cannot see fails in the query. API text (assumed): the GraphQL "Could not find
+    App" message that fly-go's own queries surface, in genqlient's format."""
+    sim.touch_app(app_name)
+    app = sim.state["apps"].get(app_name)
+    if app is None or app["org"] not in sim.member_orgs():
+        raise gql_error("app", f'Could not find App "{app_name}"')
+    return app, [bk for bk in visible_buckets(sim) if bk["app"] == app_name]
+
+
+def get_addon(sim: Sim, name: str) -> dict:
+    """gql GetAddOn(name, tigris). Text seen in superfly/flyctl#3902 ("addOn Could not
+    find AddOn"); that a bucket of an org the token cannot see is not found is assumed."""
+    bk = sim.state.setdefault("buckets", {}).get(name)
+    if bk is None or bk["org"] not in sim.member_orgs():
+        raise gql_error("addOn", "Could not find AddOn")
+    return bk
+
+
+def discover_bucket(sim: Sim, p: Parsed) -> tuple[dict, dict | None]:
+    """extensions/core/core.go Discover: by the NAME argument (GetAddOn; no app then,
+    even with -a), else by the app (GetAppWithAddons, its first add-on), else an error."""
+    if len(p.args) == 1:
+        return get_addon(sim, p.args[0]), None
+    app_name = load_app_name_if_present(sim, p)
+    if app_name:
+        app, attached = app_with_addons(sim, app_name)
+        if not attached:
+            raise FlyError("No project found. Provision one with 'flyctl ext tigris create'.")
+        return attached[0], app
+    raise FlyError("Run this command in a Fly app directory or pass a name as the first argument.")
+
+
+def agree_to_provider_tos(sim: Sim, p: Parsed) -> None:
+    """extensions/core/core.go AgreeToProviderTos. AgreedToProviderTos asks the API for
+    viewer { ... on User { agreedToProviderTos } }; a viewer that is not a User (an org
+    or deploy token) counts as not agreed. When not agreed the ToS text goes to stdout;
+    --yes then counts as agreement, but CreateTosAgreement is never called on that path,
+    so the next run shows the text again."""
+    if "tigris" in sim.state.setdefault("tos_agreed", []):
+        return
+    sim.out.write("\n" + TIGRIS_TOS_AGREEMENT + "\n\n")
+    if not p.get("yes"):
+        raise NonInteractiveError(
+            "To agree, the --yes flag must be specified when not running interactively"
+        )
+    sim.print("By specifying the --yes flag, you have agreed to the terms displayed above.")
+
+
+SHADOW_FLAGS = (
+    "shadow-access-key",
+    "shadow-secret-key",
+    "shadow-region",
+    "shadow-name",
+    "shadow-endpoint",
+)
+
+
+def run_storage_create(sim: Sim, p: Parsed) -> None:
+    """extensions/tigris/create.go runCreate -> core.go ProvisionExtension ->
+    setSecretsFromExtension -> secrets.go DeploySecrets."""
+    require_session(sim, p)
+    app_name = load_app_name_if_present(sim, p)  # LoadAppNameIfPresent: -a, $FLY_APP, fly.toml
+    org_slug = ""
+    if not app_name:
+        # orgs.go OrgFromFlagOrSelect -> slugFromArgOrSelect: --org (flag.GetOrg: then
+        # $FLY_ORG), else the first positional argument, else a prompt.
+        slug = p.get("org") or sim.env.get("FLY_ORG", "") or (p.args[0] if p.args else "")
+        if not slug:
+            raise NonInteractiveError(
+                "slug argument must be specified when not running interactively"
+            )
+        if slug not in sim.member_orgs():
+            # orgs.go OrgFromSlug wraps GetOrganizationBySlug. API text (assumed).
+            raise FlyError(
+                f"failed retrieving organization with slug {slug}: Could not find "
+                f"Organization {slug}"
+            )
+        org_slug = slug
+    # create.go isShadowBucketSpecified: all five or none.
+    given = [f for f in SHADOW_FLAGS if p.get(f)]
+    if given and len(given) < len(SHADOW_FLAGS):
+        raise FlyError(
+            "You must set all required shadow bucket values: shadow-access-key, "
+            "shadow-secret-key, shadow-region, shadow-name, shadow-endpoint"
+        )
+    options: dict[str, Any] = {"public": p.get("public"), "accelerate": p.get("accelerate")}
+    if given:
+        options["shadow_bucket"] = {
+            "access_key": p.get("shadow-access-key"),
+            "secret_key": p.get("shadow-secret-key"),
+            "region": p.get("shadow-region"),
+            "name": p.get("shadow-name"),
+            "endpoint": p.get("shadow-endpoint"),
+            "write_through": p.get("shadow-write-through"),
+        }
+    options["website"] = {"domain_name": ""}  # always sent; --website-domain-name unused
+
+    # ProvisionExtension: GetAddOnProvider, then the terms, then the target.
+    agree_to_provider_tos(sim, p)
+    app = None
+    if app_name:
+        app, attached = app_with_addons(sim, app_name)
+        if attached:
+            raise FlyError(
+                f"A {TIGRIS_DISPLAY_NAME} {TIGRIS_RESOURCE_NAME} named {attached[0]['name']} "
+                f"already exists for app {app_name}"
+            )
+        org_slug = app["org"]
+    name = p.get("name")
+    if not name and not p.get("yes"):
+        # prompt.String on a non-TTY: newSurveyIO returns ErrNonInteractive as is.
+        raise NonInteractiveError("prompt: non interactive")
+
+    # CreateExtension (createAddOn); the API checks the name. The invalid-name text is
+    # seen in superfly/flyctl#4728. API text (assumed) for a name already in use:
+    # flyctl's own callers look for "unavailable for creation" (deploy/statics/addon.go)
+    # and "unavailable" (flypg/tigris.go) in it.
+    if not name:
+        name = generated_bucket_name(sim)
+    elif not bucket_name_valid(name):
+        raise gql_error("createAddOn", "The specified bucket is not valid.")
+    buckets = sim.state.setdefault("buckets", {})
+    if name in buckets:
+        raise gql_error("createAddOn", f"{name} is unavailable for creation")
+    seq = sim.next_seq()
+    digest = hashlib.sha256(f"tigris-{name}-{seq}".encode()).hexdigest()
+    environment = {
+        "AWS_ACCESS_KEY_ID": "tid_" + digest[:24],
+        "AWS_ENDPOINT_URL_S3": TIGRIS_ENDPOINT,
+        "AWS_REGION": TIGRIS_REGION,
+        "AWS_SECRET_ACCESS_KEY": "tsec_" + digest[24:],
+        "BUCKET_NAME": name,
+    }
+    buckets[name] = {
+        "name": name,
+        "org": org_slug,
+        "app": app_name or None,
+        "status": "ready",  # API text (assumed): the status WaitForProvision waits for
+        "options": options,
+        "environment": environment,
+        "created_at": sim.now(),
+        "seq": seq,
+    }
+    sim.print(
+        f"Your {TIGRIS_DISPLAY_NAME} {TIGRIS_RESOURCE_NAME} ({name}) is ready. See details "
+        f"and next steps with: {TIGRIS_INSTRUCTIONS}\n"
+    )
+
+    # setSecretsFromExtension: prints every value, the secret key included. Its error is
+    # discarded by ProvisionExtension.
+    keys = sorted(environment)
+    sets_secrets = False
+    if app is not None:
+        existing = [k for k in sorted(app["secrets"]) if k in environment]
+        if existing:
+            sim.print(
+                f"Secrets [{' '.join(existing)}] already exist on app {app_name}. "
+                "They won't be set automatically.\n"
+            )
+        else:
+            sets_secrets = True
+    if sets_secrets:
+        sim.print(f"Setting the following secrets on {app_name}:")
+        for k in keys:
+            sim.print(f"{k}: {environment[k]}")
+        sim.print()
+        set_app_secrets(sim, app, environment)
+    else:
+        sim.print("Set the following secrets on your target app.")
+        for k in keys:
+            sim.print(f"{k}: {environment[k]}")
+    # create.go: DeploySecrets(Stage: false, Detach: false, CheckDNS: true).
+    if sets_secrets:
+        deploy_secrets(sim, app_name, app, stage=False)
+
+
+def run_storage_list(sim: Sim, p: Parsed) -> None:
+    """extensions/tigris/list.go runList: a NAME/ORG table, no --json, no app."""
+    require_session(sim, p)
+    slug = p.get("org") or sim.env.get("FLY_ORG", "")  # flag.GetOrg
+    if slug:
+        if slug not in sim.member_orgs():
+            # GetOrganizationBySlug's error, returned as is. API text (assumed).
+            raise FlyError(f"Could not find Organization {slug}")
+        rows = [[bk["name"], slug] for bk in visible_buckets(sim) if bk["org"] == slug]
+    else:
+        rows = [[bk["name"], bk["org"]] for bk in visible_buckets(sim)]
+    sim.out.write(render_table(rows, "Name", "Org"))
+
+
+def render_vertical_table(title: str, pairs: list[tuple[str, str]]) -> str:
+    """internal/render/render.go VerticalTable: the title in aurora v2 Bold (always
+    escaped, whatever the terminal), then one "column │ value" row per field, no header,
+    then an empty line. Same caveat on spaces as render_table."""
+    width_k = max(len(k) for k, _ in pairs)
+    width_v = max(len(v) for _, v in pairs)
+    rows = [f" {k:<{width_k}} │ {v:<{width_v}} " for k, v in pairs]
+    return f"\x1b[1m{title}\x1b[0m\n" + "\n".join(rows) + "\n\n"
+
+
+def run_storage_status(sim: Sim, p: Parsed) -> None:
+    """extensions/tigris/status.go runStatus."""
+    require_session(sim, p)
+    bk, app = discover_bucket(sim, p)
+    pairs = [("Name", bk["name"]), ("Status", bk["status"])]
+    options = bk["options"]
+    for key in (
+        "public",
+        "shadow_bucket.write_through",
+        "shadow_bucket.name",
+        "shadow_bucket.endpoint",
+    ):
+        parts = key.split(".")
+        if len(parts) > 1:
+            nested = options.get(parts[0])
+            if not isinstance(nested, dict):
+                break  # status.go: a missing nested map ends the loop
+            opt, ok = nested.get(parts[1]), parts[1] in nested
+        else:
+            opt, ok = options.get(key), key in options
+        value = "False"
+        if ok and isinstance(opt, bool):
+            value = "True" if opt else "False"
+        elif ok and isinstance(opt, str):
+            value = opt
+        pairs.append((" ".join(parts).replace("_", " ").title(), value))
+    if app is not None:
+        pairs.append(("App", app["name"]))
+    sim.out.write(render_vertical_table("Status", pairs))
+
+
+def run_storage_destroy(sim: Sim, p: Parsed) -> None:
+    """extensions/tigris/destroy.go runDestroy: Discover first, then the question, then
+    DeleteAddOn. Nothing here touches the app's secrets."""
+    require_session(sim, p)
+    bk, _ = discover_bucket(sim, p)
+    if not p.get("yes"):
+        sim.eprint("Destroying a Tigris storage bucket is not reversible.")
+        raise NonInteractiveError("yes flag must be specified when not running interactively")
+    del sim.state["buckets"][bk["name"]]
+    sim.print(f"Your Tigris object storage bucket {bk['name']} was destroyed")
 
 
 # --------------------------------------------------------------------------------------
@@ -2475,15 +2814,55 @@ COMMANDS = [
         ("min", 1),
         run_scale_count,
     ),
+    # internal/command/extensions/tigris/*.go: `storage` (alias `tigris`). create and
+    # list set no Args (cobra accepts any); status and destroy take at most one.
+    Command(
+        ("storage", "create"),
+        "create",
+        [
+            APP,
+            CONFIG,
+            ORG,
+            YES,
+            s("shadow-access-key"),
+            s("shadow-secret-key"),
+            s("shadow-region"),
+            s("shadow-endpoint"),
+            s("shadow-name"),
+            b("shadow-write-through"),
+            b("accelerate"),
+            s("website-domain-name"),
+            b("public", "p"),
+            s("name", "n"),
+        ],
+        ("any",),
+        run_storage_create,
+    ),
+    Command(("storage", "list"), "list", [ORG, YES], ("any",), run_storage_list, ("ls",)),
+    Command(
+        ("storage", "status"),
+        "status [name]",
+        [APP, CONFIG, YES],
+        ("max", 1),
+        run_storage_status,
+    ),
+    Command(
+        ("storage", "destroy"),
+        "destroy [storage-bucket-name]",
+        [APP, CONFIG, YES],
+        ("max", 1),
+        run_storage_destroy,
+    ),
 ]
-# Parent command aliases (apps.go, volumes.go, ips.go); `secrets`, `deploy`, `scale` have
-# none.
+# Parent command aliases (apps.go, volumes.go, ips.go, extensions/tigris/tigris.go);
+# `secrets`, `deploy`, `scale` have none.
 PARENT_ALIASES = {
     "app": "apps",
     "volume": "volumes",
     "vol": "volumes",
     "v": "volumes",
     "ip": "ips",
+    "tigris": "storage",
 }
 _GLOBAL_VALUE_FLAGS = {"-t", "--access-token"}
 
@@ -2720,6 +3099,29 @@ def ips(path: str | os.PathLike, app: str) -> list[dict]:
     return sorted(record.get("ips", []), key=lambda ip: ip["seq"])
 
 
+def buckets(
+    path: str | os.PathLike, *, org: str | None = None, app: str | None = None
+) -> list[dict]:
+    """Tigris buckets, oldest first: {name, org, app (None when attached to no app),
+    status, options, environment (the credentials flyctl printed), created_at, seq};
+    a bucket whose app was destroyed also has former_app."""
+    found = [
+        bk
+        for bk in load_state(path).get("buckets", {}).values()
+        if (org is None or bk["org"] == org) and (app is None or bk["app"] == app)
+    ]
+    return sorted(found, key=lambda bk: bk["seq"])
+
+
+def agree_to_tos(path: str | os.PathLike, provider: str = "tigris") -> None:
+    """Record that the token's user agreed to a provider's terms (an interactive
+    `fly ext ... create` would have called CreateTosAgreement)."""
+    with edit_state(path) as state:
+        agreed = state.setdefault("tos_agreed", [])
+        if provider not in agreed:
+            agreed.append(provider)
+
+
 FLY_EXECUTABLE = Path(__file__).with_name("fly")
 
 
@@ -2742,7 +3144,9 @@ def sim_env(
 
 __all__ = [
     "FLY_EXECUTABLE",
+    "agree_to_tos",
     "app_record",
+    "buckets",
     "calls",
     "inject_failure",
     "ips",
