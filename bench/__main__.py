@@ -1,5 +1,5 @@
-"""`venv/bin/python -m bench [--quick] [--only runtime|program] [--big] [--soak SECONDS]`: print
-every table.
+"""`venv/bin/python -m bench [--quick] [--only runtime|program|PART] [--big] [--soak SECONDS]`:
+print every table.
 
 Progress goes to stderr; the tables (Markdown) go to stdout."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import program, runtime
 
-RUNTIME_PARTS = ("latency", "backup", "restore", "throughput")
+RUNTIME_PARTS = ("latency", "backup", "restore", "throughput", "consistency")
 
 
 def machine() -> str:

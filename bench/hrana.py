@@ -42,6 +42,25 @@ class Conn:
             payload["baton"] = self.baton
         else:
             requests.append({"type": "close"})
+        reply = self._post(payload)
+        self.baton = reply.get("baton")
+        result = reply["results"][0]
+        if result["type"] != "ok":
+            raise HranaError(f"{sql!r}: {result.get('error')}")
+        return result["response"]["result"]["rows"]
+
+    def pipeline(self, requests: list[dict]) -> list[dict]:
+        """The `response.result` of each Hrana stream request (execute, batch), on a fresh
+        stream closed after them: the whole result, `replication_index` included."""
+        reply = self._post({"requests": [*requests, {"type": "close"}]})
+        out = []
+        for result in reply["results"][: len(requests)]:
+            if result["type"] != "ok":
+                raise HranaError(str(result.get("error")))
+            out.append(result["response"]["result"])
+        return out
+
+    def _post(self, payload: dict) -> dict:
         body = json.dumps(payload).encode()
         for attempt in range(2):  # one retry if the server closed an idle keep-alive
             try:
@@ -56,12 +75,7 @@ class Conn:
                     raise
         if resp.status != 200:
             raise HranaError(f"HTTP {resp.status}: {data[:300]!r}")
-        reply = json.loads(data)
-        self.baton = reply.get("baton")
-        result = reply["results"][0]
-        if result["type"] != "ok":
-            raise HranaError(f"{sql!r}: {result.get('error')}")
-        return result["response"]["result"]["rows"]
+        return json.loads(data)
 
     def timed(self, sql: str, args: list | None = None) -> float:
         started = time.perf_counter()

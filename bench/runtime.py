@@ -26,6 +26,7 @@ from tests.runtime.cluster import (
     wait_until_backed_up,
 )
 
+from .consistency import consistency
 from .fleet import Fleet
 from .hrana import Conn, integer
 from .stats import Summary, Table, fmt, met, ms
@@ -649,7 +650,7 @@ def throughput(fleet: Fleet, opt: Options) -> Table:
 
 
 def run_all(opt: Options, keep: bool = False, parts: set[str] | None = None) -> list[Table]:
-    parts = parts or {"latency", "backup", "restore", "throughput"}
+    parts = parts or {"latency", "backup", "restore", "throughput", "consistency"}
     tables: list[Table] = []
     with Fleet.create(keep=keep) as fleet:
         s3 = fleet.s3()
@@ -668,4 +669,7 @@ def run_all(opt: Options, keep: bool = False, parts: set[str] | None = None) -> 
         if "throughput" in parts:
             opt.log("runtime: write throughput")
             tables.append(throughput(fleet, opt))
+        if "consistency" in parts:
+            opt.log("runtime: read-after-write through a replica")
+            tables.append(consistency(fleet, opt))
     return tables

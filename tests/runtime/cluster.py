@@ -475,6 +475,29 @@ class LibsqlClient:
             raise RuntimeError(f"libsql client failed: {done.stderr[-2000:]}")
         return json.loads(done.stdout)["results"]
 
+    def session(
+        self,
+        clients: dict[str, dict],
+        steps: list[dict],
+        sessions: dict[str, dict] | None = None,
+        timeout: float = 30,
+    ) -> list:
+        """libsql_client.cjs's "session" mode: several named clients ({"url", "authToken",
+        "session"}) in one node process, steps in order, one result per step."""
+        request = {"mode": "session", "clients": clients, "sessions": sessions or {},
+                   "steps": steps}  # fmt: skip
+        done = subprocess.run(
+            [str(self.node), str(CLIENT_SCRIPT)],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"libsql client failed: {done.stderr[-2000:]}")
+        return json.loads(done.stdout)["results"]
+
     def start_load(
         self,
         url: str,

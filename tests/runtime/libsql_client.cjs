@@ -15,7 +15,21 @@
 //    "payloadBytes":B,"idBase":I}
 //     -> one line per attempt: {"ack":id,"t":ms} once acknowledged, {"fail":id,"t":ms,"error":M}
 //        when the outcome is unknown; then {"done":true}. Stops early on SIGTERM.
+//   {"mode":"session","clients":{NAME:{"url":U,"authToken":T,"session":S}, ...},
+//    "sessions":{S:{"index":I}},
+//    "steps":[{"on":NAME, ONE OF: "execute":stmt | "batch":[stmt...],"txMode":M | "multiple":S |
+//              "begin":M | "tx":stmt | "commit":true | "rollback":true |
+//              "replicationIndex":true} | {"sleepMs":N}]}
+//     -> {"results":[one per step: {"ok":true,columns,rows,rowsAffected,lastInsertRowid}
+//        (batch: {"ok":true,"sets":[...]}; others {"ok":true} or {"ok":true,"index":I}) |
+//        {"ok":false,"name","code","extendedCode","rawCode","error"}]}
+//     Several clients in one process, one interactive transaction at a time per client
+//     ("begin", then "tx" steps, then "commit" or "rollback"). Blob values, and text over 64
+//     characters, come back as {"length":n,"sha256":hex}. Clients naming a session S share the
+//     fetch of read_your_writes.cjs (read-your-writes across them), starting from S's "index"
+//     if given; "replicationIndex" reports the index the client's session holds.
 "use strict";
+const crypto = require("node:crypto");
 const { createClient } = require("@libsql/client");
 
 function readStdin() {
@@ -130,6 +144,103 @@ async function runStatements(client, statements) {
   process.stdout.write(JSON.stringify({ results }) + "\n");
 }
 
+function digested(value) {
+  // A multi-MiB value as its length and hash: the test knows what it sent.
+  const big = value instanceof ArrayBuffer || (typeof value === "string" && value.length > 64);
+  if (!big) return plain(value);
+  const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.from(value);
+  return {
+    length: typeof value === "string" ? value.length : bytes.length,
+    sha256: crypto.createHash("sha256").update(bytes).digest("hex"),
+  };
+}
+
+function sessionResultSet(rs) {
+  const rowid = rs.lastInsertRowid;
+  return {
+    ok: true,
+    columns: rs.columns,
+    rows: rs.rows.map((row) => Array.from(row, digested)),
+    rowsAffected: rs.rowsAffected,
+    lastInsertRowid: rowid === undefined ? null : plain(rowid),
+  };
+}
+
+function sessionFailure(err) {
+  return {
+    ok: false,
+    name: err.name || null,
+    code: err.code || null,
+    extendedCode: err.extendedCode === undefined ? null : err.extendedCode,
+    rawCode: err.rawCode === undefined ? null : err.rawCode,
+    error: String(err.message || err),
+  };
+}
+
+async function runSession(req) {
+  const { readYourWrites } = require("./read_your_writes.cjs");
+  const sessions = {};
+  const clients = {};
+  for (const [name, cfg] of Object.entries(req.clients)) {
+    let session = null;
+    if (cfg.session) {
+      const start = ((req.sessions || {})[cfg.session] || {}).index;
+      session = sessions[cfg.session] ||= readYourWrites({ index: start });
+    }
+    const config = { url: cfg.url, authToken: cfg.authToken };
+    if (session) config.fetch = session.fetch;
+    clients[name] = { client: createClient(config), session, tx: null };
+  }
+  const results = [];
+  try {
+    for (const step of req.steps) {
+      if ("sleepMs" in step) {
+        await new Promise((r) => setTimeout(r, step.sleepMs));
+        results.push({ ok: true });
+        continue;
+      }
+      const c = clients[step.on];
+      try {
+        if ("execute" in step) {
+          results.push(sessionResultSet(await c.client.execute(statement(step.execute))));
+        } else if ("batch" in step) {
+          const sets = await c.client.batch(step.batch.map(statement), step.txMode || "write");
+          results.push({ ok: true, sets: sets.map(sessionResultSet) });
+        } else if ("multiple" in step) {
+          await c.client.executeMultiple(step.multiple);
+          results.push({ ok: true });
+        } else if ("begin" in step) {
+          c.tx = await c.client.transaction(step.begin);
+          results.push({ ok: true });
+        } else if ("tx" in step) {
+          results.push(sessionResultSet(await c.tx.execute(statement(step.tx))));
+        } else if ("commit" in step || "rollback" in step) {
+          const tx = c.tx;
+          c.tx = null;
+          try {
+            await ("commit" in step ? tx.commit() : tx.rollback());
+          } finally {
+            tx.close();
+          }
+          results.push({ ok: true });
+        } else if ("replicationIndex" in step) {
+          results.push({ ok: true, index: c.session ? c.session.replicationIndex() : null });
+        } else {
+          throw new Error(`unknown step ${JSON.stringify(step)}`);
+        }
+      } catch (err) {
+        results.push(sessionFailure(err));
+      }
+    }
+  } finally {
+    for (const c of Object.values(clients)) {
+      if (c.tx) c.tx.close();
+      c.client.close();
+    }
+  }
+  emitResults(results);
+}
+
 async function load(client, req) {
   let stopping = false;
   process.on("SIGTERM", () => (stopping = true));
@@ -156,6 +267,10 @@ async function load(client, req) {
 
 async function main() {
   const req = JSON.parse(await readStdin());
+  if (req.mode === "session") {
+    await runSession(req);
+    return;
+  }
   const client = createClient({ url: req.url, authToken: req.authToken });
   try {
     if (req.mode === "run") await runStatements(client, req.statements);
