@@ -461,8 +461,8 @@ class LibsqlClient:
         self.node = tools.node
         self.env = {**os.environ, "NODE_PATH": str(tools.node_modules)}
 
-    def run(self, url: str, token: str | None, statements: list, timeout: float = 30) -> list:
-        request = {"mode": "run", "url": url, "authToken": token, "statements": statements}
+    def request(self, request: dict, timeout: float = 30) -> list:
+        """One run of libsql_client.cjs: REQUEST (its mode and fields) in, its results out."""
         done = subprocess.run(
             [str(self.node), str(CLIENT_SCRIPT)],
             input=json.dumps(request),
@@ -475,6 +475,10 @@ class LibsqlClient:
             raise RuntimeError(f"libsql client failed: {done.stderr[-2000:]}")
         return json.loads(done.stdout)["results"]
 
+    def run(self, url: str, token: str | None, statements: list, timeout: float = 30) -> list:
+        request = {"mode": "run", "url": url, "authToken": token, "statements": statements}
+        return self.request(request, timeout)
+
     def session(
         self,
         clients: dict[str, dict],
@@ -486,17 +490,7 @@ class LibsqlClient:
         "session"}) in one node process, steps in order, one result per step."""
         request = {"mode": "session", "clients": clients, "sessions": sessions or {},
                    "steps": steps}  # fmt: skip
-        done = subprocess.run(
-            [str(self.node), str(CLIENT_SCRIPT)],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"libsql client failed: {done.stderr[-2000:]}")
-        return json.loads(done.stdout)["results"]
+        return self.request(request, timeout)
 
     def start_load(
         self,

@@ -96,6 +96,17 @@ class Launcher:
         self.nodes.append(node)
         return node
 
+    def start_pair(self, label: str, grpc_tls: GrpcTls) -> tuple[Node, Node]:
+        """A primary (file backups) and a replica following it over gRPC mutual TLS, as on Fly."""
+        config = litestream_config(self.root / f"litestream-{label}.yml", backup_target="file")
+        primary = self.start(
+            "primary", f"{label}-primary", litestream_config=config, grpc_tls=grpc_tls
+        )
+        replica = self.start(
+            "replica", f"{label}-replica", primary_grpc_url=primary.grpc_url, grpc_tls=grpc_tls
+        )
+        return primary, replica
+
     def stop_all(self) -> None:
         for node in reversed(self.nodes):
             node.kill9()

@@ -26,7 +26,7 @@ import urllib.request
 
 import pytest
 
-from tests.runtime.cluster import Node, hrana, litestream_config, scalar
+from tests.runtime.cluster import Node, hrana, scalar
 
 ROLES = ("primary", "replica")
 
@@ -61,13 +61,7 @@ def code_of(message: str) -> str:
 
 @pytest.fixture(scope="module")
 def nodes(module_launcher, grpc_tls) -> dict[str, Node]:
-    config = litestream_config(module_launcher.root / "litestream-compat.yml", backup_target="file")
-    primary = module_launcher.start(
-        "primary", "compat-primary", litestream_config=config, grpc_tls=grpc_tls
-    )
-    replica = module_launcher.start(
-        "replica", "compat-replica", primary_grpc_url=primary.grpc_url, grpc_tls=grpc_tls
-    )
+    primary, replica = module_launcher.start_pair("compat", grpc_tls)
     return {"primary": primary, "replica": replica}
 
 

@@ -23,12 +23,11 @@ Why (sqld 0.24.32, tursodatabase/libsql at 40c272de, the commit `sqld --version`
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 
 import pytest
 
-from tests.runtime.cluster import CLIENT_SCRIPT, Node, litestream_config
+from tests.runtime.cluster import Node
 
 # tonic's DEFAULT_MAX_RECV_MESSAGE_SIZE, which the primary's gRPC server keeps.
 GRPC_LIMIT = 4 * 1024 * 1024
@@ -85,31 +84,13 @@ def text(size: int) -> dict:
 
 def client_request(client, mode: str, url: str, token: str, **fields) -> list:
     """libsql_client.cjs in any of its modes (LibsqlClient.run covers "run" only)."""
-    request = {"mode": mode, "url": url, "authToken": token, **fields}
-    done = subprocess.run(
-        [str(client.node), str(CLIENT_SCRIPT)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        env=client.env,
-        timeout=60,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"libsql client failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)["results"]
+    return client.request({"mode": mode, "url": url, "authToken": token, **fields}, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def tls_pair(module_launcher, grpc_tls) -> tuple[Node, Node]:
     """A primary and a replica started by run.sh with the cluster's gRPC mutual TLS."""
-    config = litestream_config(module_launcher.root / "litestream-large.yml", backup_target="file")
-    primary = module_launcher.start(
-        "primary", "large-primary", litestream_config=config, grpc_tls=grpc_tls
-    )
-    replica = module_launcher.start(
-        "replica", "large-replica", primary_grpc_url=primary.grpc_url, grpc_tls=grpc_tls
-    )
-    return primary, replica
+    return module_launcher.start_pair("large", grpc_tls)
 
 
 @pytest.fixture
