@@ -84,7 +84,7 @@ def probe_token(private_key_pem: pulumi.Output[str]) -> pulumi.Output[str]:
 
 
 def node_generations(
-    state_dir: Path, all_nodes: list[LocalNode], probe_env: pulumi.Input[dict] | None
+    state_dir: Path, all_nodes: list[LocalNode], probe_env: pulumi.Input[dict]
 ) -> pulumi.Output[dict[str, str]]:
     """Node name -> generation, from one `localnode status` over all nodes (it judges the
     replicas by their primary), run before any node's command, in preview and up alike."""
@@ -101,11 +101,10 @@ def run(
     parent: pulumi.Resource,
     settings: StackSettings,
     secrets: pulumi.Output,
-    probe_token: pulumi.Output[str] | None = None,
+    probe_token: pulumi.Output[str],
 ) -> Endpoints:
     """probe_token: a read-only JWT (see probe_token()) with which a node counts as ready only
-    once it answers an authenticated query with the primary's data; without it, once it
-    answers a query with 401."""
+    once it answers an authenticated query with the primary's data."""
     stack = pulumi.get_stack()
     build_dir = assets.build_dir(stack)
     state_dir = STATE_ROOT / stack
@@ -115,10 +114,7 @@ def run(
     # Fly would set on a machine (FLY_REGION is per node: localnode --region).
     fly_like_env = {"PRIMARY_REGION": settings.primary_region, "FLY_APP_NAME": settings.app_name}
     node_env = pulumi.Output.secret(secrets.apply(lambda v: {**v, **fly_like_env}))
-    probe_env = (
-        None if probe_token is None
-        else pulumi.Output.secret({localnode.PROBE_TOKEN_VAR: probe_token})
-    )  # fmt: skip
+    probe_env = pulumi.Output.secret({localnode.PROBE_TOKEN_VAR: probe_token})
     all_nodes = nodes(settings)
     generations = node_generations(state_dir, all_nodes, probe_env)
     primary_grpc = f"http://localhost:{settings.local_grpc_port}"
@@ -132,7 +128,7 @@ def run(
             flags += ["--grpc", node.grpc]
         else:
             flags += ["--primary-grpc-url", primary_grpc]
-        environment = pulumi.Output.all(node_env, probe_env or {}, generations).apply(
+        environment = pulumi.Output.all(node_env, probe_env, generations).apply(
             lambda v, name=node.name: {**v[0], **v[1], localnode.GENERATION_VAR: v[2][name]}
         )
         started.append(
