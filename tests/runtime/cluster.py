@@ -201,15 +201,20 @@ def http_status(url: str, token: str | None = None, sql: str = "SELECT 1") -> in
         return err.code
 
 
-def hrana(url: str, token: str, statements: list[str], timeout: float = 15) -> list[list[list]]:
-    """Rows of each statement, values decoded to Python; raises HranaError on any error."""
-    requests = [{"type": "execute", "stmt": {"sql": sql}} for sql in statements]
+def hrana_post(url: str, token: str, requests: list[dict], timeout: float = 15) -> list[dict]:
+    """One Hrana-over-HTTP pipeline (REQUESTS, then close); the raw results, close's last."""
     body = json.dumps({"requests": [*requests, {"type": "close"}]}).encode()
     req = urllib.request.Request(url + "/v2/pipeline", data=body, method="POST")
     req.add_header("Content-Type", "application/json")
     req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        results = json.load(resp)["results"]
+        return json.load(resp)["results"]
+
+
+def hrana(url: str, token: str, statements: list[str], timeout: float = 15) -> list[list[list]]:
+    """Rows of each statement, values decoded to Python; raises HranaError on any error."""
+    requests = [{"type": "execute", "stmt": {"sql": sql}} for sql in statements]
+    results = hrana_post(url, token, requests, timeout)
     out = []
     for sql, result in zip(statements, results, strict=False):
         if result["type"] != "ok":

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from tests.runtime.cluster import Node, hrana, scalar
+from tests.runtime.cluster import Node, hrana, hrana_post, scalar
 
 ROLES = ("primary", "replica")
 
@@ -444,12 +442,7 @@ def test_large_values(clients, table, role):
 
 
 def hrana_pipeline(url: str, token: str, requests: list[dict], timeout: float = 10) -> list[dict]:
-    body = json.dumps({"requests": [*requests, {"type": "close"}]}).encode()
-    request = urllib.request.Request(url + "/v2/pipeline", data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        results = json.load(response)["results"]
+    results = hrana_post(url, token, requests, timeout)
     assert all(r["type"] == "ok" for r in results), results
     return [r["response"]["result"] for r in results[:-1]]
 
