@@ -65,12 +65,22 @@ def kill_node(stack, name: str) -> None:
     assert not port_is_listening(port(node.http)), f"{name} still listening after SIGKILL"
 
 
-def test_changed_ports_restart_the_nodes_there_keeping_their_data(stack):
+def up_with_a_kept_row(stack) -> str:
+    """Bring the stack up and write one row to table `kept` on the primary; the rw token."""
     first = stack.harness.up(stack.config)
     assert first.ok, first.log_text
     rw = first.outputs["readWriteToken"]
+    hrana(
+        url(nodes(stack.settings())[0]),
+        rw,
+        ["CREATE TABLE kept (v)", "INSERT INTO kept VALUES (1)"],
+    )
+    return rw
+
+
+def test_changed_ports_restart_the_nodes_there_keeping_their_data(stack):
+    rw = up_with_a_kept_row(stack)
     primary, replica = nodes(stack.settings())
-    hrana(url(primary), rw, ["CREATE TABLE kept (v)", "INSERT INTO kept VALUES (1)"])
 
     # Only the create text of each node changes: an update, which must restart the nodes.
     old_grpc = stack.settings().local_grpc_port
@@ -98,11 +108,8 @@ def test_changed_ports_restart_the_nodes_there_keeping_their_data(stack):
 
 
 def test_up_revives_dead_nodes_and_the_next_up_runs_nothing(stack):
-    first = stack.harness.up(stack.config)
-    assert first.ok, first.log_text
-    rw = first.outputs["readWriteToken"]
+    rw = up_with_a_kept_row(stack)
     primary, replica = nodes(stack.settings())
-    hrana(url(primary), rw, ["CREATE TABLE kept (v)", "INSERT INTO kept VALUES (1)"])
     idle = stack.harness.up(stack.config)
     assert idle.ok and idle.changes() == {} and idle.steps == [], idle.log_text
 
