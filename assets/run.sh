@@ -136,7 +136,8 @@ unset "${tls_vars[@]}"
 # in its own environment, which its -exec child would inherit.
 sqld_env=(env)
 for var in LITESTREAM_ACCESS_KEY_ID LITESTREAM_SECRET_ACCESS_KEY AWS_ACCESS_KEY_ID \
-  AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN; do sqld_env+=(-u "$var"); done
+  AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN RESTORE_FROM_ACCESS_KEY_ID \
+  RESTORE_FROM_SECRET_ACCESS_KEY; do sqld_env+=(-u "$var"); done
 
 # Only for the sqld that serves: the primary's bootstrap sqld below has no admin API, and sqld
 # refuses an admin key without one. A new key at every start, in the environment only (Litestream
@@ -177,8 +178,34 @@ else
   log "no database at $db; restoring from the backup if one exists"
   "$LITESTREAM_BIN" restore -config "$LITESTREAM_CONFIG" \
     -if-db-not-exists -if-replica-exists -o "$db" "$db"
-  if [[ -e "$db" ]]; then log "restored $db from the backup"; else log "no backup yet; starting empty"; fi
+  if [[ -e "$db" ]]; then
+    log "restored $db from this stack's own backup"
+  elif [[ -n "${RESTORE_FROM_CONFIG:-}" ]]; then
+    # A clone with no backup of its own yet (one that has backed up restored above, and never
+    # clones again): the other stack's backup, only read. Litestream takes the keys from the
+    # config's ${VAR}s; empty ones would fall back to this stack's own AWS_* keys.
+    if [[ -z "${RESTORE_FROM_ACCESS_KEY_ID:-}" || -z "${RESTORE_FROM_SECRET_ACCESS_KEY:-}" ]]; then
+      log "RESTORE_FROM_ACCESS_KEY_ID and RESTORE_FROM_SECRET_ACCESS_KEY must be set to clone"
+      exit 1
+    fi
+    as_of="${RESTORE_FROM_TIME:-latest}"
+    log "no backup of this stack yet; cloning ${RESTORE_FROM:-$RESTORE_FROM_CONFIG} as of $as_of"
+    clone_args=(-config "$RESTORE_FROM_CONFIG" -o "$db")
+    # -timestamp takes the last state whose LTX files were all written before it; a time after
+    # the last backup gives the latest (the -config form skips the bounds check the URL form
+    # has). No -if-replica-exists: nothing at or before the time must fail the start, not start
+    # empty (replica.go CalcRestorePlan, cmd/litestream/restore.go).
+    [[ -n "${RESTORE_FROM_TIME:-}" ]] && clone_args+=(-timestamp "$RESTORE_FROM_TIME")
+    if ! "$LITESTREAM_BIN" restore "${clone_args[@]}" "$db"; then
+      log "could not clone ${RESTORE_FROM:-the source} as of $as_of; not starting empty"
+      exit 1
+    fi
+    log "cloned $db from ${RESTORE_FROM:-the source} as of $as_of; it backs up to its own target"
+  else
+    log "no backup yet; starting empty"
+  fi
 fi
+unset RESTORE_FROM_ACCESS_KEY_ID RESTORE_FROM_SECRET_ACCESS_KEY # Litestream replicate needs neither
 
 # Litestream creates _litestream_seq and _litestream_lock from its own process (db.go init);
 # page writes made outside sqld never reach sqld's replication log, so replicas would get a

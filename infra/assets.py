@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 import jinja2
+from pydantic import SecretStr
 
 from infra.settings import ADMIN_PORT, LITESTREAM_METRICS_PORT, StackSettings
 
@@ -23,6 +24,8 @@ TEMPLATES = {
     "fly.toml": "fly.toml.j2",
     "litestream.yml": "litestream.yml.j2",
 }
+# Only for a stack with restoreFrom (a clone): where its primary reads the other stack's backup.
+RESTORE_FROM_TEMPLATES = {"restore-from.yml": "restore-from.yml.j2"}
 # Shipped byte for byte: shell's `${#x}` would read as a Jinja comment.
 COPIED = ("run.sh", "metrics.pl")
 EXECUTABLE = {"run.sh", "metrics.pl"}
@@ -36,10 +39,14 @@ _environment = jinja2.Environment(
 
 
 def template_context(settings: StackSettings) -> dict:
-    """What templates may see: every setting except secrets, which never reach a file, and the
-    machine's fixed loopback ports."""
+    """What templates may see: every setting except secrets, which never reach a file,
+    restoreFrom's bucket and path, and the machine's fixed loopback ports."""
+    secrets = {name for name, field in type(settings).model_fields.items()
+               if field.annotation is SecretStr}  # fmt: skip
     return {
-        **settings.model_dump(exclude={"s3_access_key_id", "s3_secret_access_key"}),
+        **settings.model_dump(exclude=secrets),
+        "restore_from_bucket": settings.restore_from_bucket,
+        "restore_from_path": settings.restore_from_path,
         "admin_port": ADMIN_PORT,
         "litestream_metrics_port": LITESTREAM_METRICS_PORT,
     }
@@ -51,7 +58,8 @@ def render_template(name: str, settings: StackSettings) -> str:
 
 def render_files(settings: StackSettings) -> dict[str, str]:
     """Build-context file name -> rendered text."""
-    files = {out: render_template(src, settings) for out, src in TEMPLATES.items()}
+    templates = {**TEMPLATES, **(RESTORE_FROM_TEMPLATES if settings.restore_from else {})}
+    files = {out: render_template(src, settings) for out, src in templates.items()}
     files.update({name: (ASSETS_DIR / name).read_text() for name in COPIED})
     return files
 

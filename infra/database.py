@@ -102,6 +102,11 @@ class Database(pulumi.ComponentResource):
         if s.backup_target == "s3":
             values["LITESTREAM_ACCESS_KEY_ID"] = s.s3_access_key_id.get_secret_value()
             values["LITESTREAM_SECRET_ACCESS_KEY"] = s.s3_secret_access_key.get_secret_value()
+        if s.restore_from:  # a clone: the other stack's backup, which only run.sh's restore reads
+            values["RESTORE_FROM_ACCESS_KEY_ID"] = s.restore_from_access_key_id.get_secret_value()
+            values["RESTORE_FROM_SECRET_ACCESS_KEY"] = (
+                s.restore_from_secret_access_key.get_secret_value()
+            )
         return pulumi.Output.secret(pulumi.Output.all(**values))
 
     def _fly(self) -> list[pulumi.Resource]:

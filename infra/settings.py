@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pulumi import RunError
@@ -68,6 +69,19 @@ PATTERN_RULES = {
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+# restoreFrom: another stack's backup as an S3 URL (bucket, then the key prefix Litestream wrote).
+RESTORE_FROM_URL = (
+    r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
+    r"/(?P<path>[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)$"
+)
+RESTORE_FROM_RULE = (
+    "s3://BUCKET/PATH: an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'), then the "
+    "backup's key prefix (segments of letters, digits, '.', '_' and '-', no '..', no trailing '/')"
+)
+# What `litestream restore -timestamp` accepts: Go's time.Parse(time.RFC3339, ...)
+# (cmd/litestream/restore.go), i.e. date, 'T', time, optional fraction, 'Z' or an offset.
+RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 
 # On each machine, sqld's admin API and Litestream's metrics server listen on these loopback ports;
 # only metricsPort faces Fly's scraper (assets/metrics.pl reads both and serves GET /metrics).
@@ -188,6 +202,34 @@ class StackSettings(BaseModel):
         SecretStr(""), description="S3 target: secret access key (set it with `--secret`)."
     )
 
+    # Clone: an empty primary starts from another stack's backup (only read, never written).
+    restore_from: str = Field(
+        "",
+        description="Clone: start an empty primary from this backup, `s3://BUCKET/PATH` "
+        "(another stack's bucket and backupPath); only read, never written.",
+    )
+    restore_from_time: str = Field(
+        "",
+        description="Clone: the backup as of this RFC 3339 time, e.g. `2026-12-01T09:00:00Z`; "
+        "empty: its latest.",
+    )
+    restore_from_endpoint: str = Field(
+        "https://fly.storage.tigris.dev",
+        pattern=HTTP_URL,
+        description="Clone: the backup's S3 endpoint URL.",
+    )
+    restore_from_region: str = Field(
+        "auto", pattern=S3_REGION, description="Clone: the backup's S3 region."
+    )
+    restore_from_access_key_id: SecretStr = Field(
+        SecretStr(""),
+        description="Clone: access key id for the backup, read-only if you can (set it with "
+        "`--secret`).",
+    )
+    restore_from_secret_access_key: SecretStr = Field(
+        SecretStr(""), description="Clone: its secret access key (set it with `--secret`)."
+    )
+
     # Deploys
     deploy_strategy: Literal["rolling", "immediate"] = Field(
         "rolling",
@@ -287,6 +329,60 @@ class StackSettings(BaseModel):
             )
         return path
 
+    @field_validator(
+        "restore_from", "restore_from_time", "restore_from_access_key_id",
+        "restore_from_secret_access_key", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _restore_from_unset_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("restore_from")
+    @classmethod
+    def _restore_from_url(cls, url: str) -> str:
+        match = re.fullmatch(RESTORE_FROM_URL, url)
+        if url and (not match or {".", ".."} & set(match["path"].split("/"))):
+            raise ValueError("must be " + RESTORE_FROM_RULE)
+        return url
+
+    @field_validator("restore_from_time")
+    @classmethod
+    def _restore_from_rfc3339(cls, when: str) -> str:
+        if when:
+            try:
+                if not re.fullmatch(RFC3339, when):
+                    raise ValueError
+                datetime.fromisoformat(when.replace("Z", "+00:00"))  # a real date and time
+            except ValueError:
+                raise ValueError(
+                    "must be an RFC 3339 time with a zone, like 2026-12-01T09:00:00Z or "
+                    "2026-12-01T10:00:00+01:00 (`date -u +%Y-%m-%dT%H:%M:%SZ`)"
+                ) from None
+        return when
+
+    def _restore_from_problems(self) -> list[tuple[str, Any, str]]:
+        """What makes restoreFrom unusable: missing keys, another target, or our own backup."""
+        if not self.restore_from:
+            return []
+        problems: list[tuple[str, Any, str]] = []
+        if self.target != "fly":
+            problems.append(
+                ("restoreFrom", self.restore_from, "a clone starts on Fly only (target: fly)")
+            )
+        for key in ("restore_from_access_key_id", "restore_from_secret_access_key"):
+            if not getattr(self, key).get_secret_value():
+                problems.append((to_camel(key), NOT_SET, "required when restoreFrom is set"))
+        if self.restore_from == self.own_backup_url:
+            problems.append(
+                (
+                    "restoreFrom",
+                    self.restore_from,
+                    "is this stack's own backup target (same bucket and backupPath): a clone "
+                    "reads another stack's backup and writes its own elsewhere",
+                )
+            )
+        return problems
+
     @model_validator(mode="after")
     def _cross_field_rules(self) -> StackSettings:
         problems: list[tuple[str, Any, str]] = []
@@ -342,11 +438,30 @@ class StackSettings(BaseModel):
                     "must differ from localHttpPort and localGrpcPort",
                 )
             )
+        problems += self._restore_from_problems()
         if problems:
             raise SettingsError(problems)
         return self
 
     # Derived values: computed here so no other module re-derives them.
+
+    @property
+    def own_backup_url(self) -> str:
+        """This stack's own backup target as s3://BUCKET/PATH; "" for the file target."""
+        if self.backup_target == "file":
+            return ""
+        bucket = self.tigris_bucket if self.backup_target == "tigris" else self.s3_bucket
+        return f"s3://{bucket}/{self.backup_path}"
+
+    @property
+    def restore_from_bucket(self) -> str:
+        match = re.fullmatch(RESTORE_FROM_URL, self.restore_from)
+        return match["bucket"] if match else ""
+
+    @property
+    def restore_from_path(self) -> str:
+        match = re.fullmatch(RESTORE_FROM_URL, self.restore_from)
+        return match["path"] if match else ""
 
     @property
     def replica_regions(self) -> list[str]:

@@ -206,3 +206,59 @@ def test_a_misspelt_template_variable_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(assets, "_environment", env)
     with pytest.raises(jinja2.UndefinedError):
         assets.render_template("fly.toml.j2", settings("prod"))
+
+
+# A clone of prod: staging starting from prod's backup (README, "Cloning a stack").
+CLONE = {
+    "restoreFrom": "s3://letter-unboxed-db-backup/backups",
+    "restoreFromTime": "2026-12-01T09:00:00Z",
+    "restoreFromAccessKeyId": "AKIDCLONE",
+    "restoreFromSecretAccessKey": "clone-secret-value",
+}
+
+
+def test_a_clone_ships_the_sources_backup_apart_with_its_keys_left_to_the_environment(tmp_path):
+    s = settings("staging", **CLONE)
+    assets.write_build_context(s, tmp_path)
+    text = (tmp_path / "restore-from.yml").read_text()
+    (db,) = yaml.safe_load(text)["dbs"]
+    # The same database path as litestream.yml: run.sh restores it by that path.
+    assert db["path"] == yaml.safe_load((tmp_path / "litestream.yml").read_text())["dbs"][0]["path"]
+    assert db["replica"] == {
+        "type": "s3",
+        "bucket": "letter-unboxed-db-backup",
+        "path": "backups",
+        "endpoint": "https://fly.storage.tigris.dev",
+        "region": "auto",
+        "access-key-id": "${RESTORE_FROM_ACCESS_KEY_ID}",
+        "secret-access-key": "${RESTORE_FROM_SECRET_ACCESS_KEY}",
+    }
+    for shipped in tmp_path.iterdir():
+        body = shipped.read_text()
+        assert "AKIDCLONE" not in body and "clone-secret-value" not in body, shipped.name
+    # The image holds it where fly.toml's [env] tells run.sh to look, with the source and time.
+    env = tomllib.loads((tmp_path / "fly.toml").read_text())["env"]
+    dockerfile = (tmp_path / "Dockerfile").read_text()
+    assert f"COPY restore-from.yml {env['RESTORE_FROM_CONFIG']}\n" in dockerfile
+    assert env["RESTORE_FROM"] == CLONE["restoreFrom"]
+    assert env["RESTORE_FROM_TIME"] == CLONE["restoreFromTime"]
+    lint = subprocess.run([linter("hadolint"), str(tmp_path / "Dockerfile")], capture_output=True)
+    assert lint.returncode == 0, lint.stdout.decode() + lint.stderr.decode()
+
+
+def test_a_clone_with_no_time_takes_the_latest_and_a_stack_that_is_no_clone_ships_nothing_of_it(
+    tmp_path,
+):
+    latest = assets.render_files(settings("staging", **{**CLONE, "restoreFromTime": ""}))
+    assert tomllib.loads(latest["fly.toml"])["env"]["RESTORE_FROM_TIME"] == ""
+    files = assets.render_files(settings("staging"))
+    assert "restore-from.yml" not in files
+    assert "RESTORE_FROM" not in files["fly.toml"] and "restore-from" not in files["Dockerfile"]
+
+
+def test_the_clones_keys_change_no_shipped_file_but_its_source_and_time_do():
+    base = assets.digest(assets.render_files(settings("staging", **CLONE)))
+    rotated = {**CLONE, "restoreFromSecretAccessKey": "another"}
+    assert assets.digest(assets.render_files(settings("staging", **rotated))) == base
+    later = {**CLONE, "restoreFromTime": "2026-12-02T09:00:00Z"}
+    assert assets.digest(assets.render_files(settings("staging", **later))) != base

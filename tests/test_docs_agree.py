@@ -77,7 +77,9 @@ def test_only_appname_is_required_so_every_stack_passes_the_cli():
 
 
 def test_secret_keys_are_the_credentials_and_refused_in_plain_text():
-    assert secret_config_keys() == ["s3AccessKeyId", "s3SecretAccessKey"]
+    assert secret_config_keys() == [
+        "s3AccessKeyId", "s3SecretAccessKey", "restoreFromAccessKeyId", "restoreFromSecretAccessKey"
+    ]  # fmt: skip
     s3 = {"appName": "x", "backupTarget": "s3", "s3Bucket": "bkt", "s3Endpoint": "https://e",
           "s3AccessKeyId": "AKID", "s3SecretAccessKey": "shh"}  # fmt: skip
     assert parse_settings(s3, secret_keys={"s3AccessKeyId", "s3SecretAccessKey"})

@@ -159,3 +159,78 @@ def test_every_secret_key_is_hidden_in_errors(secret_key):
         parse_settings({**S3_OK, "appName": "ok", secret_key: ["value-in-a-list"]})
     assert "value-in-a-list" not in str(caught.value)
     assert f"{PREFIX}{secret_key} = '[secret]'" in str(caught.value)
+
+
+# restoreFrom: a stack that starts from another stack's backup (a clone).
+CLONE_OK = {
+    "restoreFrom": "s3://letter-unboxed-db-backup/backups",
+    "restoreFromAccessKeyId": "AKIDCLONE",
+    "restoreFromSecretAccessKey": "clone-secret-value",
+}
+OWN_S3 = {**S3_OK, "s3Bucket": "letter-unboxed-db-backup", "backupPath": "backups"}
+
+BAD_CLONES = [
+    ({"restoreFrom": "letter-unboxed-db-backup/backups"}, "restoreFrom", "s3://BUCKET/PATH"),
+    ({"restoreFrom": "https://fly.storage.tigris.dev/b/p"}, "restoreFrom", "s3://BUCKET/PATH"),
+    ({"restoreFrom": "s3://Prod/backups"}, "restoreFrom", "an S3 bucket name"),
+    ({"restoreFrom": "s3://prod-backup"}, "restoreFrom", "then the backup's key prefix"),
+    ({"restoreFrom": "s3://prod-backup/backups/"}, "restoreFrom", "no trailing '/'"),
+    ({"restoreFrom": "s3://prod-backup/a/../b"}, "restoreFrom", "no '..'"),
+    ({"restoreFromTime": "yesterday"}, "restoreFromTime", "RFC 3339 time"),
+    ({"restoreFromTime": "2026-12-01 09:00:00Z"}, "restoreFromTime", "2026-12-01T09:00:00Z"),
+    ({"restoreFromTime": "2026-12-01T09:00:00"}, "restoreFromTime", "with a zone"),
+    ({"restoreFromTime": "2026-12-01"}, "restoreFromTime", "RFC 3339 time"),
+    ({"restoreFromTime": "2026-02-30T09:00:00Z"}, "restoreFromTime", "RFC 3339 time"),
+    ({"restoreFromTime": "2026-12-01T25:00:00Z"}, "restoreFromTime", "RFC 3339 time"),
+    ({"restoreFromEndpoint": "ftp://x"}, "restoreFromEndpoint", "http(s) URL"),
+    ({"restoreFromRegion": "Auto"}, "restoreFromRegion", "lowercase letters"),
+    ({"restoreFromAccessKeyId": None}, "restoreFromAccessKeyId", "required when restoreFrom"),
+    ({"restoreFromSecretAccessKey": ""}, "restoreFromSecretAccessKey", "required when restoreFrom"),
+    ({"target": "local", "backupTarget": "file"}, "restoreFrom", "on Fly only"),
+    (OWN_S3, "restoreFrom", "is this stack's own backup target"),
+]
+
+
+@pytest.mark.parametrize(
+    "overrides,key,words", BAD_CLONES, ids=[f"{k}-{i}" for i, (_, k, _) in enumerate(BAD_CLONES)]
+)
+def test_a_bad_clone_setting_is_rejected_naming_the_key(overrides, key, words):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"appName": "ok", **CLONE_OK, **overrides})
+    message = str(caught.value)
+    line = next((ln for ln in message.splitlines() if f"{PREFIX}{key} = " in ln), None)
+    assert line is not None, f"{key} not named in:\n{message}"
+    assert words in line
+    assert "clone-secret-value" not in message
+
+
+def test_a_clone_reads_its_source_apart_from_its_own_backup():
+    s = parse_settings({"appName": "ok", **CLONE_OK})
+    assert (s.restore_from_bucket, s.restore_from_path) == ("letter-unboxed-db-backup", "backups")
+    assert (s.restore_from_time, s.restore_from_endpoint, s.restore_from_region) == (
+        "",
+        "https://fly.storage.tigris.dev",
+        "auto",
+    )
+    assert "clone-secret-value" not in repr(s)
+    # The same bucket under another prefix, or a file backup, is another target.
+    assert parse_settings({"appName": "ok", **CLONE_OK, **OWN_S3, "backupPath": "staging"})
+    assert parse_settings({"appName": "ok", **CLONE_OK, "backupTarget": "file"})
+    # Go's time.RFC3339 layout also reads a fraction of up to nine digits (nanoseconds).
+    for when in ("2026-12-01T09:00:00Z", "2026-12-01T10:00:00.25+01:00",
+                 "2026-12-01T09:00:00.123456789Z"):  # fmt: skip
+        assert parse_settings({"appName": "ok", **CLONE_OK, "restoreFromTime": when})
+
+
+def test_a_clone_is_off_by_default():
+    s = parse_settings({"appName": "ok"})
+    assert s.restore_from == "" and s.restore_from_bucket == ""
+
+
+def test_the_clones_keys_are_refused_in_plain_text_and_never_echoed():
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"appName": "ok", **CLONE_OK}, secret_keys={"restoreFromAccessKeyId"})
+    assert f"{PREFIX}restoreFromSecretAccessKey = '[secret]': set it encrypted" in str(caught.value)
+    assert "clone-secret-value" not in str(caught.value)
+    secret = {"restoreFromAccessKeyId", "restoreFromSecretAccessKey"}
+    assert parse_settings({"appName": "ok", **CLONE_OK}, secret_keys=secret).restore_from
