@@ -29,6 +29,7 @@ from tests.runtime.cluster import (
 from .consistency import consistency
 from .fleet import Fleet
 from .hrana import Conn, integer
+from .restore import s3_restores
 from .stats import Summary, Table, fmt, met, ms
 
 BUCKET = "bench-backups"
@@ -666,6 +667,9 @@ def run_all(opt: Options, keep: bool = False, parts: set[str] | None = None) -> 
         if "restore" in parts:
             opt.log("runtime: restore and cold start")
             tables.extend(restores_and_cold_starts(fleet, opt, s3))
+        if parts & {"restore", "restore-s3"}:
+            opt.log("runtime: restore from the S3 target")
+            tables.append(s3_restores(fleet, opt))
         if "throughput" in parts:
             opt.log("runtime: write throughput")
             tables.append(throughput(fleet, opt))
