@@ -151,6 +151,21 @@ class Database(pulumi.ComponentResource):
             )
 
         primary_volume = volumes(s.primary_region, 1, protect=s.protect)
+        before_deploy: list[pulumi.Resource] = [primary_volume, public_ips]
+        if s.backup_target == "tigris":
+            # Before the first deploy, so the first primary already backs up. Its output is
+            # our own lines only: flyctl prints the bucket's keys, which the script discards.
+            bucket = local.Command(
+                "backup-bucket",
+                **flyctl.command(
+                    flyctl.storage_ensure(fly, s.app_name, s.tigris_bucket),
+                    flyctl.storage_destroy(fly, s.app_name, s.tigris_bucket),
+                ),
+                triggers=[s.app_name],
+                logging=shown,
+                opts=self._child(protect=s.protect, depends_on=[app], delete_before_replace=True),
+            )
+            before_deploy.append(bucket)
 
         stdin = self.secrets.apply(flyctl.secrets_stdin)
         secrets = local.Command(
@@ -176,10 +191,10 @@ class Database(pulumi.ComponentResource):
                 SECRETS_DIGEST=pulumi.Output.secret(self.secrets.apply(assets.digest)),
             ),
             logging=shown,
-            opts=self._child(depends_on=[primary_volume, secrets, public_ips]),
+            opts=self._child(depends_on=[*before_deploy, secrets]),
         )
 
-        made: list[pulumi.Resource] = [app, public_ips, primary_volume, secrets, deploy]
+        made: list[pulumi.Resource] = [app, *before_deploy, secrets, deploy]
         # One region after the other: deploy and scale count lease every machine of the app
         # while they run (scale/count_machines.go), so two at once would wait on each other
         # and fail after a minute. Their deletes run in the reverse order.

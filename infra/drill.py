@@ -4,8 +4,9 @@
 
 It reads the stack's backup settings the way the program does: Pulumi.<STACK>.yaml through the
 settings model, with the S3 credentials from the environment (LITESTREAM_ACCESS_KEY_ID and
-LITESTREAM_SECRET_ACCESS_KEY, the names the machines use; the stack file's encrypted values are
-never read). It renders the machines' own litestream.yml from the settings, then runs Litestream:
+LITESTREAM_SECRET_ACCESS_KEY; the stack file's encrypted values are never read; for a Tigris
+target, a key that can read the stack's bucket, see TIGRIS_KEY_HELP).
+It renders the machines' own litestream.yml from the settings, then runs Litestream:
 
 1. `litestream ltx -level all -json`: every LTX file in the backup, to find the newest
    backed-up transaction and when it reached the store;
@@ -59,6 +60,16 @@ CREDENTIAL_VARS = {
     "s3AccessKeyId": "LITESTREAM_ACCESS_KEY_ID",
     "s3SecretAccessKey": "LITESTREAM_SECRET_ACCESS_KEY",
 }
+# A Tigris target: litestream.yml reads the bucket, endpoint and region from the app's secrets
+# (`flyctl storage create` sets them). The drill sets them too: BUCKET_NAME and
+# AWS_ENDPOINT_URL_S3 may come from the caller (an adopted bucket with another name, a test's S3
+# server); the region is Tigris's global one. Keys: see TIGRIS_KEY_HELP.
+TIGRIS_ENDPOINT = "https://fly.storage.tigris.dev"
+TIGRIS_REGION = "auto"
+TIGRIS_KEY_HELP = (
+    "flyctl shows a Tigris bucket's keys only when it makes the bucket, and Fly secrets cannot "
+    "be read back: make a read-only key for the bucket in the Tigris dashboard"
+)
 # What Litestream may inherit from the caller besides what the drill sets: the basics, proxies
 # and a system CA location. Nothing else: no AWS_* (AWS_CA_BUNDLE breaks Litestream 0.5's S3
 # client with "has no WithTransportOptions"; AWS_PROFILE and friends would change whose keys
@@ -167,24 +178,43 @@ def drill_settings(document: Mapping[str, Any], environ: Mapping[str, str]) -> S
     secret_keys = set(encrypted)
     missing = []
     for key in secret_config_keys():
-        if key in raw:
+        if key in raw or key not in CREDENTIAL_VARS:
             continue  # plain text in the stack file: parse_settings refuses it below
         value = environ.get(CREDENTIAL_VARS[key], "")
-        if value:
+        if not value and target in ("s3", "tigris"):
+            missing.append(CREDENTIAL_VARS[key])
+        elif value and target == "s3":  # a tigris stack keeps them out of its settings
             raw[key] = value
             secret_keys.add(key)
-        elif target == "s3":
-            missing.append(CREDENTIAL_VARS[key])
     if missing:
+        where = "the stack file's encrypted credentials are not read"
+        if target == "tigris":
+            where = TIGRIS_KEY_HELP
         raise DrillError(
-            f"backupTarget is s3: set {' and '.join(missing)} in the environment (the "
-            "stack file's encrypted credentials are not read)"
+            f"backupTarget is {target}: set {' and '.join(missing)} in the environment ({where})"
         )
     return parse_settings(raw, secret_keys)
 
 
-def backup_location(settings: StackSettings, data_dir: Path | None) -> str:
+def tigris_location(settings: StackSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables litestream.yml expands for a Tigris target."""
+    return {
+        "BUCKET_NAME": environ.get("BUCKET_NAME") or settings.tigris_bucket,
+        "AWS_ENDPOINT_URL_S3": environ.get("AWS_ENDPOINT_URL_S3") or TIGRIS_ENDPOINT,
+        "AWS_REGION": TIGRIS_REGION,
+    }
+
+
+def backup_location(
+    settings: StackSettings, data_dir: Path | None, environ: Mapping[str, str] | None = None
+) -> str:
     """Where the backup is, for people: no credential is part of it."""
+    if settings.backup_target == "tigris":
+        where = tigris_location(settings, environ or {})
+        return (
+            f"s3://{where['BUCKET_NAME']}/{settings.backup_path} at "
+            f"{where['AWS_ENDPOINT_URL_S3']} (Tigris, region {where['AWS_REGION']})"
+        )
     if settings.backup_target == "s3":
         return (
             f"s3://{settings.s3_bucket}/{settings.backup_path} at {settings.s3_endpoint} "
@@ -193,8 +223,12 @@ def backup_location(settings: StackSettings, data_dir: Path | None) -> str:
     return str((data_dir or Path(settings.mount_path)) / settings.backup_path)
 
 
-def credentials(settings: StackSettings) -> dict[str, str]:
-    """Credential variable -> value, for an S3 target; nothing for a file target."""
+def credentials(
+    settings: StackSettings, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Credential variable -> value, for an S3 or Tigris target; nothing for a file target."""
+    if settings.backup_target == "tigris":
+        return {var: (environ or {}).get(var, "") for var in CREDENTIAL_VARS.values()}
     if settings.backup_target != "s3":
         return {}
     return {
@@ -210,7 +244,9 @@ def litestream_env(
     the database and a file target under it) and, for S3, the credentials it expands."""
     env = {name: environ[name] for name in INHERITED_VARS if name in environ}
     env["DATA_DIR"] = str(data_dir)
-    env.update(credentials(settings))
+    env.update(credentials(settings, environ))
+    if settings.backup_target == "tigris":
+        env.update(tigris_location(settings, environ))
     return env
 
 
@@ -348,7 +384,7 @@ def backup_data_dir(
 ) -> Path:
     """The DATA_DIR Litestream sees. S3: any folder (the database path is only a name there).
     File target: the folder holding the backup folder, i.e. the primary's DATA_DIR."""
-    if settings.backup_target == "s3":
+    if settings.backup_target != "file":
         return scratch / "data"
     if data_dir is None and settings.target == "local":
         from infra import local_stack  # the local stack's primary runs with this DATA_DIR
@@ -468,7 +504,9 @@ def run_drill(
     with tempfile.TemporaryDirectory(prefix="drill-") as tmp:  # mode 700: it holds every row
         scratch = Path(tmp)
         data = backup_data_dir(settings, stack, project_dir, data_dir, scratch)
-        location = backup_location(settings, data if settings.backup_target == "file" else None)
+        location = backup_location(
+            settings, data if settings.backup_target == "file" else None, environ
+        )
         out(f"drill {stack}: the latest backup of {settings.app_name}, {location}")
         config = scratch / "litestream.yml"
         # The machines' own config, rendered from the same settings: ${VAR}s stay placeholders.

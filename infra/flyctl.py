@@ -34,6 +34,8 @@ __all__ = [
     "scale_to_zero",
     "secrets_import",
     "secrets_stdin",
+    "storage_destroy",
+    "storage_ensure",
     "volumes_destroy",
     "volumes_ensure",
 ]
@@ -55,6 +57,8 @@ _REGION = re.compile(r"[a-z]{3}")
 # Fly volume names: lowercase letters, digits and underscores, at most 30 characters.
 _VOLUME_NAME = re.compile(r"[a-z0-9_]{1,30}")
 _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Tigris bucket names: 3-63 lowercase letters, digits, dots and dashes.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # fly-go machine_types.go MachinePresets names, e.g. shared-cpu-1x, performance-2x.
 _VM_SIZE = re.compile(r"(shared-cpu|performance)-\d+x")
 # internal/command/deploy/deploy.go parseDurationFlag: Go duration or whole seconds.
@@ -118,6 +122,18 @@ def app_destroy(flyctl: str, app: str) -> FlyScript:
 def public_ips(flyctl: str, app: str) -> FlyScript:
     """A public IPv6 and a shared IPv4 unless the app has them (public-ips.sh)."""
     return _script("public-ips.sh", flyctl, app)
+
+
+def storage_ensure(flyctl: str, app: str, bucket: str) -> FlyScript:
+    """Make the app's Tigris bucket, or adopt the one it has (storage-ensure.sh)."""
+    bucket = _check(bucket, _BUCKET, "bucket name")
+    return _script("storage-ensure.sh", flyctl, app, tigris_bucket=bucket)
+
+
+def storage_destroy(flyctl: str, app: str, bucket: str) -> FlyScript:
+    """Destroy the app's Tigris bucket and unset its secrets (storage-destroy.sh)."""
+    bucket = _check(bucket, _BUCKET, "bucket name")
+    return _script("storage-destroy.sh", flyctl, app, tigris_bucket=bucket)
 
 
 @dataclass(frozen=True)

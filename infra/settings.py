@@ -178,8 +178,10 @@ class StackSettings(BaseModel):
     )
 
     # Backups
-    backup_target: Literal["file", "s3"] = Field(
-        "file", description="Litestream target: `file` (on the primary's volume) or `s3`."
+    backup_target: Literal["tigris", "file", "s3"] = Field(
+        "tigris",
+        description="Litestream target: `tigris` (a bucket the program makes on Fly), `file` (on "
+        "the primary's volume; the local target's choice) or `s3` (a bucket you give).",
     )
     backup_path: str = Field(
         "backups",
@@ -190,7 +192,9 @@ class StackSettings(BaseModel):
     )
     # The S3 keys default to "" (not set), never to nothing: the Pulumi CLI requires in every
     # stack each key Pulumi.yaml declares without a default (pkg/workspace/config.go mergeConfig).
-    s3_bucket: str = Field("", description="S3 target: bucket name.")
+    s3_bucket: str = Field(
+        "", description="S3 target: bucket name. Tigris: the bucket to make (`<appName>-backup`)."
+    )
     s3_endpoint: str = Field(
         "", description="S3 target: endpoint URL (Tigris: `https://fly.storage.tigris.dev`)."
     )
@@ -406,6 +410,37 @@ class StackSettings(BaseModel):
                     "does not wake a stopped primary",
                 )
             )
+        if self.backup_target == "tigris" and self.target != "fly":
+            problems.append(
+                (
+                    "backupTarget",
+                    "tigris",
+                    "a Tigris bucket belongs to a Fly app; the local target backs up with "
+                    "`file` (set backupTarget: file) or `s3`",
+                )
+            )
+        if self.backup_target == "tigris":
+            for key in ("s3_endpoint", "s3_access_key_id", "s3_secret_access_key"):
+                value = getattr(self, key)
+                if value.get_secret_value() if isinstance(value, SecretStr) else value:
+                    shown = "[secret]" if isinstance(value, SecretStr) else value
+                    problems.append(
+                        (
+                            to_camel(key),
+                            shown,
+                            "not used with backupTarget tigris: flyctl makes the bucket and "
+                            "gives its credentials to the app",
+                        )
+                    )
+            if len(self.tigris_bucket) > 63:
+                problems.append(
+                    (
+                        "s3Bucket",
+                        self.s3_bucket or NOT_SET,
+                        f"the bucket name {self.tigris_bucket!r} is longer than 63 characters: "
+                        "set s3Bucket to a shorter one",
+                    )
+                )
         if self.backup_target == "s3":
             for key in ("s3_bucket", "s3_endpoint", "s3_access_key_id", "s3_secret_access_key"):
                 value = getattr(self, key)
@@ -466,6 +501,11 @@ class StackSettings(BaseModel):
     @property
     def replica_regions(self) -> list[str]:
         return sorted(self.replicas)
+
+    @property
+    def tigris_bucket(self) -> str:
+        """The bucket `backupTarget: tigris` makes (Tigris bucket names are global)."""
+        return self.s3_bucket or f"{self.app_name}-backup"
 
     @property
     def public_hostname(self) -> str:

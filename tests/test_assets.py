@@ -82,8 +82,25 @@ def test_prod_keeps_a_machine_running_and_staging_scales_to_zero():
     assert staging["http_service"]["auto_stop_machines"] == "stop"
 
 
+def test_litestream_tigris_target_reads_the_bucket_flyctl_gave_the_app_from_the_environment():
+    text = assets.render_template("litestream.yml.j2", settings("prod"))
+    replica = yaml.safe_load(text)["dbs"][0]["replica"]
+    # The five secrets `flyctl storage create` sets (extensions/tigris/create.go); no key in
+    # the file, so Litestream uses AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the machine.
+    assert replica == {
+        "type": "s3",
+        "bucket": "${BUCKET_NAME}",
+        "path": "backups",
+        "endpoint": "${AWS_ENDPOINT_URL_S3}",
+        "region": "${AWS_REGION}",
+        "sync-interval": "1s",
+    }
+
+
 def test_litestream_file_target_lives_on_the_volume():
-    config = yaml.safe_load(assets.render_template("litestream.yml.j2", settings("prod")))
+    config = yaml.safe_load(
+        assets.render_template("litestream.yml.j2", settings("prod", backupTarget="file"))
+    )
     (db,) = config["dbs"]
     assert db["path"] == "${DATA_DIR}/sqld/dbs/default/data"
     assert db["replica"] == {"type": "file", "path": "${DATA_DIR}/backups", "sync-interval": "1s"}

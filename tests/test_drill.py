@@ -127,12 +127,36 @@ def test_a_credential_in_plain_text_is_refused_as_the_program_refuses_it_and_nev
     assert "plain-text-secret" not in str(err.value) and SECRET_KEY not in str(err.value)
 
 
-@pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_a_file_target_on_fly_says_where_the_backup_is_and_what_to_do(stack, capsys):
-    code = drill.main([stack, "--project-dir", str(ROOT)], environ={"PATH": "/usr/bin"})
+def test_a_file_target_on_fly_says_where_the_backup_is_and_what_to_do(tmp_path, capsys):
+    (tmp_path / "Pulumi.files.yaml").write_text(
+        "config:\n  letter-unboxed-db:appName: files\n  letter-unboxed-db:backupTarget: file\n"
+    )
+    code = drill.main(["files", "--project-dir", str(tmp_path)], environ={"PATH": "/usr/bin"})
     err = capsys.readouterr().err
     assert code == drill.EXIT_UNUSABLE
     assert "backup lives on the primary's volume (/data/backups)" in err and "--data-dir" in err
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_a_tigris_stack_needs_a_key_that_reads_its_bucket_and_says_where_to_get_one(
+    stack, capsys
+):
+    code = drill.main([stack, "--project-dir", str(ROOT)], environ={"PATH": "/usr/bin"})
+    err = capsys.readouterr().err
+    assert code == drill.EXIT_UNUSABLE
+    assert "backupTarget is tigris: set LITESTREAM_ACCESS_KEY_ID and" in err
+    assert "read-only key for the bucket in the Tigris dashboard" in err
+
+
+def test_a_tigris_stack_drills_its_own_bucket_at_tigris_unless_told_otherwise():
+    settings = drill.load_stack(ROOT, "prod", CREDENTIALS)
+    env = drill.litestream_env(settings, Path("/tmp/d"), {**CREDENTIALS, "AWS_REGION": "x"})
+    assert env["BUCKET_NAME"] == "letter-unboxed-db-backup"
+    assert env["AWS_ENDPOINT_URL_S3"] == "https://fly.storage.tigris.dev"
+    assert env["AWS_REGION"] == "auto"
+    assert env["LITESTREAM_SECRET_ACCESS_KEY"] == SECRET_KEY
+    adopted = drill.litestream_env(settings, Path("/tmp/d"), {**CREDENTIALS, "BUCKET_NAME": "b2"})
+    assert adopted["BUCKET_NAME"] == "b2"
 
 
 def test_an_unknown_stack_or_a_bad_limit_is_a_usage_error(tmp_path, capsys):

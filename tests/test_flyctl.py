@@ -407,6 +407,8 @@ def _all_scripts() -> dict[str, flyctl.FlyScript]:
         "deploy.sh": flyctl.deploy("fly", APP, "build dir/prod", "bluegreen", "5m"),
         "scale-count.sh": flyctl.scale_count("fly", APP, "ams", 2, "data"),
         "scale-to-zero.sh": flyctl.scale_to_zero("fly", APP, "ams"),
+        "storage-ensure.sh": flyctl.storage_ensure("fly", APP, "backups-bucket"),
+        "storage-destroy.sh": flyctl.storage_destroy("fly", APP, "backups-bucket"),
     }
 
 
@@ -433,7 +435,12 @@ def test_every_flyctl_call_names_the_app_explicitly() -> None:
             if '"$FLYCTL" ' not in line or line.lstrip().startswith("#"):
                 continue
             call = line.split('"$FLYCTL" ', 1)[1]
-            named = re.search(r'(-a "\$APP_NAME"|^apps (create|destroy) "\$APP_NAME")', call)
+            # `storage destroy NAME` finds the bucket by name alone (core.go Discover).
+            named = re.search(
+                r'(-a "\$APP_NAME"|^apps (create|destroy) "\$APP_NAME"'
+                r'|^storage destroy "\$TIGRIS_BUCKET")',
+                call,
+            )
             assert named or call.startswith("apps list --org"), f"{name}: {line}"
 
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
 from tests.fakes import flysim
 from tests.prod_stack import APP, S3, Stack, key, verbs
+
+TIGRIS_SECRETS = (
+    "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_SECRET_ACCESS_KEY",
+    "BUCKET_NAME",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -31,6 +37,7 @@ def deployed(stack) -> Stack:
 
 FIRST_UP_OF_PROD = [
     "ips list", "ips allocate-v6", "ips allocate-v4",
+    "storage status", "secrets list", "storage create",
     "volumes list", "volumes create yyz", "volumes list", "volumes create ams",
     "volumes list", "volumes create sin", "secrets import", "deploy",
     "scale count ams", "volumes list", "scale count sin", "volumes list",
@@ -45,7 +52,7 @@ def test_first_up_creates_app_ips_volumes_secrets_release_and_machines(stack):
     # Independent resources may run in any order; dependencies fix the rest.
     assert done[0] == "apps create"
     assert sorted(done[1:]) == sorted(FIRST_UP_OF_PROD)
-    before_deploy = ("secrets import", "volumes create yyz", "ips allocate-v4")
+    before_deploy = ("secrets import", "volumes create yyz", "ips allocate-v4", "storage create")
     assert done.index("deploy") > max(done.index(v) for v in before_deploy)
     assert done.index("scale count sin") > max(
         done.index("deploy"), done.index("volumes create sin")
@@ -54,6 +61,13 @@ def test_first_up_creates_app_ips_volumes_secrets_release_and_machines(stack):
     assert app["org"] == "personal"
     assert len(app["releases"]) == 1
     assert set(app["secrets"]) >= {"SQLD_AUTH_JWT_KEY", "GRPC_TLS_CA_CERT", "GRPC_TLS_CLIENT_KEY"}
+    # Backups go to the app's own Tigris bucket, whose keys flyctl made the app's secrets and
+    # the first release carries.
+    [bucket] = flysim.buckets(stack.fly_state, app=APP)
+    assert bucket["name"] == f"{APP}-backup"
+    assert set(app["secrets"]) >= set(TIGRIS_SECRETS)
+    for machine in flysim.machines(stack.fly_state, APP):
+        assert machine["secrets_digest"] == flysim.secrets_digest_of(app)
     assert stack.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
     assert {r: len(stack.volumes(r)) for r in ("yyz", "ams", "sin")} == {
         "yyz": 1,
@@ -178,7 +192,8 @@ def test_replica_region_added_then_removed_touches_only_that_region(deployed):
 
 
 FAILURE_POINTS = [
-    "apps create", "ips allocate-v4", "volumes create .*yyz", "volumes create .*sin",
+    "apps create", "ips allocate-v4", "storage create", "volumes create .*yyz",
+    "volumes create .*sin",
     "secrets import", "deploy", "scale count .*sin", "scale count .*ams",
 ]  # fmt: skip
 
@@ -198,6 +213,7 @@ def test_a_failed_step_then_up_again_converges_without_duplicates(stack, point):
     }
     assert stack.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
     assert len(flysim.ips(stack.fly_state, APP)) == 2
+    assert len(flysim.buckets(stack.fly_state)) == 1
     stack.new_calls()
     assert stack.up().ok and stack.new_calls() == []
 
@@ -207,6 +223,7 @@ def test_destroy_removes_everything(deployed):
     assert result.ok, result.log_text
     assert flysim.load_state(deployed.fly_state)["apps"] == {}
     assert deployed.volumes() == []
+    assert flysim.buckets(deployed.fly_state) == []  # the backups go with an unprotected stack
     assert deployed.harness.resource_names() == []
 
 
@@ -351,3 +368,89 @@ def test_no_two_steps_that_lease_machines_can_run_at_once(stack):
         if stack.harness.may_run_together(a, b)
     ]  # fmt: skip
     assert together == []
+
+
+# Tigris, the default backup target: `storage create` runs once per app, before the first deploy.
+
+
+def fly(stack: Stack, *argv: str) -> subprocess.CompletedProcess:
+    """flyctl (the simulator) run by hand on the stack's Fly account."""
+    return subprocess.run(
+        [str(flysim.FLY_EXECUTABLE.with_name("flyctl")), *argv],
+        env=flysim.sim_env(stack.fly_state), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def small(stack) -> Stack:
+    """A stack with the primary only: these tests are about the bucket."""
+    stack.config[key("replicas")] = "[]"
+    return stack
+
+
+def test_bucket_keys_never_reach_argv_logs_or_state(small):
+    result = small.up()
+    assert result.ok, result.log_text
+    [bucket] = flysim.buckets(small.fly_state, app=APP)
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    keys = [bucket["environment"][n] for n in names]
+    app = flysim.app_record(small.fly_state, APP)
+    assert [app["secrets"][n]["value"] for n in names] == keys
+    # flyctl printed them on stdout; the script sent that nowhere.
+    calls_text = json.dumps(flysim.load_state(small.fly_state)["calls"])
+    state_text = small.harness.state_path.read_text()
+    for secret in keys:
+        assert secret not in calls_text
+        assert secret not in result.log_text
+        assert secret not in state_text
+    assert "made Tigris bucket letter-unboxed-db-backup" in result.log_text
+
+
+def test_an_existing_bucket_of_the_app_is_adopted_not_made_again(small):
+    flysim.seed_app(small.fly_state, APP, "personal")
+    made = fly(small, "storage", "create", "-a", APP, "-n", "made-by-hand", "--yes")
+    assert made.returncode == 0, made.stderr
+    small.new_calls()
+    result = small.up()
+    assert result.ok, result.log_text
+    assert "adopting Tigris bucket made-by-hand" in result.log_text
+    assert [b["name"] for b in flysim.buckets(small.fly_state)] == ["made-by-hand"]
+    assert "storage create" not in verbs(small.new_calls())
+
+
+def test_an_app_with_stray_bucket_secrets_is_refused_before_a_bucket_is_made(small):
+    flysim.seed_app(small.fly_state, APP, "personal")
+    with flysim.edit_state(small.fly_state) as state:
+        state["apps"][APP]["secrets"]["AWS_ACCESS_KEY_ID"] = {
+            "value": "someone-elses", "digest": "d", "updated_seq": 0,
+        }  # fmt: skip
+    result = small.up()
+    assert not result.ok
+    assert "already has secrets AWS_ACCESS_KEY_ID but no Tigris bucket" in result.log_text
+    assert "flyctl secrets unset AWS_ACCESS_KEY_ID -a letter-unboxed-db --stage" in result.log_text
+    assert flysim.buckets(small.fly_state) == []
+    assert "deploy" not in verbs(small.new_calls())
+
+
+def test_a_bucket_name_taken_elsewhere_is_said_with_the_key_to_change(small):
+    flysim.seed_app(small.fly_state, "someone-else", "personal")
+    taken = fly(small, "storage", "create", "-a", "someone-else", "-n", f"{APP}-backup", "--yes")
+    assert taken.returncode == 0, taken.stderr
+    result = small.up()
+    assert not result.ok
+    assert "is taken (Tigris bucket names are global): set s3Bucket" in result.log_text
+    retried = small.up(**{key("s3Bucket"): "letter-unboxed-db-backups-2"})
+    assert retried.ok, retried.log_text
+    assert [b["name"] for b in flysim.buckets(small.fly_state, app=APP)] == [
+        "letter-unboxed-db-backups-2"
+    ]
+
+
+def test_a_protected_stack_keeps_its_bucket_through_destroy_and_a_target_change(small):
+    assert small.up(**{key("protect"): "true"}).ok
+    assert not small.destroy().ok
+    assert len(flysim.buckets(small.fly_state, app=APP)) == 1
+    changed = small.up(**{key("backupTarget"): "file"})
+    assert not changed.ok
+    assert "backup-bucket\" cannot be deleted" in changed.log_text
+    assert len(flysim.buckets(small.fly_state, app=APP)) == 1

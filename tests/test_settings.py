@@ -41,7 +41,8 @@ def test_defaults_are_the_seeds():
         "/data",
     )
     assert (s.http_port, s.tls_port, s.grpc_port) == (8080, 5000, 5001)
-    assert s.backup_target == "file" and s.replicas == {}
+    assert s.backup_target == "tigris" and s.tigris_bucket == "x-backup"
+    assert s.replicas == {}
 
 
 def test_replicas_parse_from_stack_file_form():
@@ -97,7 +98,11 @@ BAD_INPUTS = [
     ({"minMachinesRunning": 2}, "minMachinesRunning", "less than or equal to 1"),
     ({"vmSize": "huge"}, "vmSize", "shared-cpu-1x"),
     ({"vmMemoryMb": 128}, "vmMemoryMb", "greater than or equal to 256"),
-    ({"backupTarget": "tape"}, "backupTarget", "'file' or 's3'"),
+    ({"backupTarget": "tape"}, "backupTarget", "'tigris', 'file' or 's3'"),
+    ({"target": "local"}, "backupTarget", "set backupTarget: file"),
+    ({"s3Endpoint": "https://s3.example.com"}, "s3Endpoint", "not used with backupTarget tigris"),
+    ({"s3SecretAccessKey": "k"}, "s3SecretAccessKey", "not used with backupTarget tigris"),
+    ({"appName": "a" * 60}, "s3Bucket", "longer than 63 characters"),
     ({"backupPath": "../etc"}, "backupPath", "no '..'"),
     ({"backupSyncInterval": "soon"}, "backupSyncInterval", "unit ms, s, m or h"),
     ({"backupTarget": "s3"}, "s3Bucket", "required when backupTarget is s3"),

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from infra import assets, drill
-from tests.runtime.cluster import DB_RELATIVE, hrana, wait_until_backed_up
+from tests.runtime.cluster import DB_RELATIVE, hrana, process_environ, wait_until_backed_up
 from tests.runtime.conftest import BUCKET
 
 REPO = Path(__file__).resolve().parents[2]
@@ -308,3 +308,52 @@ def test_drill_of_the_local_stack_reads_its_primarys_file_backup(tools, tmp_path
     assert "FAIL: the newest backed-up transaction is 2h old, older than the limit of 30s" in (
         done.stdout
     )
+
+
+def test_a_tigris_stack_backs_up_with_the_secrets_flyctl_sets_and_its_drill_restores_it(
+    launcher, s3, tools, keys, tmp_path
+):
+    """backupTarget: tigris, with moto standing in for Tigris: the primary gets exactly the five
+    secrets `flyctl storage create` sets (extensions/tigris/create.go) and nothing else about
+    the bucket; the drill reads the same bucket with a key of its own."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / f"Pulumi.{STACK}.yaml").write_text(
+        "config:\n"
+        "  letter-unboxed-db:appName: letter-unboxed-db-drilltest\n"
+        "  letter-unboxed-db:backupPath: drill-tigris\n"
+        "  letter-unboxed-db:backupSyncInterval: 1s\n"
+    )  # backupTarget: tigris is the default
+    key = new_credentials()
+    flyctl_secrets = {
+        "AWS_ACCESS_KEY_ID": key["LITESTREAM_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": key["LITESTREAM_SECRET_ACCESS_KEY"],
+        "AWS_ENDPOINT_URL_S3": s3.endpoint,
+        "AWS_REGION": "auto",
+        "BUCKET_NAME": BUCKET,
+    }
+    settings = drill.load_stack(project, STACK, key)
+    assert settings.backup_target == "tigris"
+    config = tmp_path / "litestream.yml"
+    config.write_text(assets.render_template("litestream.yml.j2", settings))
+    primary = launcher.start(
+        "primary", "tigris-primary", litestream_config=config, extra_env=flyctl_secrets
+    )
+    token = keys.token("rw")
+    hrana(primary.url, token, ["CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"])
+    hrana(primary.url, token, ["INSERT INTO notes (body) VALUES ('kept'), ('also kept')"])
+    for pid in primary.sqld_pids():  # only Litestream holds the bucket's key
+        assert "AWS_SECRET_ACCESS_KEY" not in process_environ(pid)
+    wait_until_backed_up(tools, primary.env)
+    assert primary.stop().exit_code == 0
+    assert s3.object_keys(BUCKET, "drill-tigris"), "nothing reached the bucket"
+
+    backup = Backup(project, "drill-tigris", key, time.time())
+    done = run_drill(backup, tools, BUCKET_NAME=BUCKET, AWS_ENDPOINT_URL_S3=s3.endpoint)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"s3://{BUCKET}/drill-tigris at {s3.endpoint} (Tigris, region auto)" in done.stdout
+    lines = done.stdout.splitlines()
+    counts = {ln.split()[0]: ln.split()[1] for ln in lines if ln.startswith("  ")}
+    assert counts["notes"] == "2"
+    for value in key.values():
+        assert value not in done.stdout + done.stderr
