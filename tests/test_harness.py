@@ -763,3 +763,60 @@ def test_may_run_together_follows_dependency_paths(tmp_path):
     assert not h.may_run_together("app", "volume")  # volume's create takes app's stdout
     assert not h.may_run_together("app", "ordered")  # depends_on
     assert h.may_run_together("volume", "ordered")  # nothing orders them
+
+
+# A before_update hook that refuses one change; the engine calls it through the SDK's callback
+# server when the update step applies, in preview too when registered with on_dry_run.
+HOOK_PROGRAM = """
+import pulumi
+from pulumi_command import local
+
+cfg = pulumi.Config()
+LOG = cfg.require("log")
+
+
+def refuse_a_new_region(args):
+    old, new = args.old_inputs["environment"]["REGION"], args.new_inputs["environment"]["REGION"]
+    if old != new:
+        raise ValueError(f"REGION {old} -> {new} is refused")
+
+
+hook = pulumi.ResourceHook(
+    "refuse-region-change", refuse_a_new_region,
+    opts=pulumi.ResourceHookOptions(on_dry_run=cfg.get_bool("onDryRun") or False),
+)
+marker = local.Command(
+    "marker",
+    create=f'echo "marker $REGION" >> "{LOG}"',
+    environment={"REGION": cfg.get("region") or "yyz"},
+    opts=pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(before_update=[hook])),
+)
+local.Command(
+    "after", create=f'echo "after $REGION" >> "{LOG}"',
+    environment={"REGION": cfg.get("region") or "yyz"},
+    opts=pulumi.ResourceOptions(depends_on=[marker]),
+)
+"""
+
+
+def test_a_before_update_hook_that_raises_fails_the_step_in_preview_when_on_dry_run(tmp_path):
+    stack = Stack(tmp_path, HOOK_PROGRAM)
+    assert stack.up(onDryRun=True).ok
+    assert stack.new_lines() == ["marker yyz", "after yyz"]
+    planned = stack.preview(onDryRun=True, region="ams")
+    assert not planned.ok
+    assert planned.error == 'before hook "refuse-region-change" failed: REGION yyz -> ams is refused'
+    refused = stack.up(onDryRun=True, region="ams")
+    assert not refused.ok and refused.error == planned.error
+    assert stack.new_lines() == []  # the hook runs before the update, and nothing after it
+    assert stack.up(onDryRun=True).ok  # an unchanged region passes the hook
+
+
+def test_a_hook_without_on_dry_run_passes_preview_and_refuses_up(tmp_path):
+    stack = Stack(tmp_path, HOOK_PROGRAM)
+    assert stack.up().ok
+    stack.new_lines()
+    assert stack.preview(region="ams").ok
+    refused = stack.up(region="ams")
+    assert not refused.ok and "REGION yyz -> ams is refused" in refused.error
+    assert stack.new_lines() == []

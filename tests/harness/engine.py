@@ -35,6 +35,13 @@ pulumi-command local/commandController.go):
   sdk/python/lib/pulumi/resource.py Resource.__init__).
 - Preview (dry run) decides the same steps and runs nothing; outputs that a step would
   compute come back unknown, as pulumi-go-provider's markComputed does.
+- Resource hooks (sdk/python/lib/pulumi/resource_hooks.py; the engine's side in
+  pkg/resource/deploy/source_eval.go RegisterResourceHook, wrapResourceHookCallback, and
+  deployment.go RunHooks; step.go CreateStep/UpdateStep.Apply): before_create and
+  before_update hooks bound to a resource run when its step applies, through the SDK's
+  callback server, with the old and new inputs; in preview only hooks registered with
+  on_dry_run. A hook that raises fails the step: 'before hook "NAME" failed: MESSAGE'
+  (ignore_errors: a warning instead). Delete and after hooks are not modelled.
 - Secrets: an output that mirrors a secret input stays secret; stdout/stderr do NOT become
   secret because stdin/environment are (pulumi-go-provider v1.3.0 ensureDefaultSecrets flows
   secretness only between same-named fields); additionalSecretOutputs makes them secret.
@@ -131,6 +138,7 @@ class Engine:
         self.error: str | None = None  # the first error; the run fails
         self.halted = False  # a step failed the way that stops the run: no further step runs
         self.lock = threading.RLock()
+        self.hooks: dict[str, dict] = {}  # name -> callback target, token and options
 
     # --- recording -------------------------------------------------------------------------
 
@@ -153,6 +161,38 @@ class Engine:
         return StepFailed(message)
 
     # --- program events --------------------------------------------------------------------
+
+    def register_hook(
+        self, name: str, target: str, token: str, *, on_dry_run: bool, ignore_errors: bool
+    ) -> None:
+        if name in self.hooks:
+            # resource_hooks.go RegisterResourceHook
+            raise ValueError(f"resource hook already registered for name {name!r}")
+        self.hooks[name] = {
+            "target": target, "token": token,
+            "on_dry_run": on_dry_run, "ignore_errors": ignore_errors,
+        }  # fmt: skip
+
+    def run_hooks(
+        self, kind: str, entry: dict, old_inputs: dict | None, new_inputs: dict | None,
+        old_outputs: dict | None = None,
+    ) -> None:  # fmt: skip
+        """deployment.go RunHooks for one before-hook kind, e.g. "before_update"."""
+        for name in entry.get("hooks", {}).get(kind, []):
+            hook = self.hooks.get(name)
+            if hook is None:
+                raise self.fail(entry["urn"], f"hook {name!r} was not registered")
+            if self.dry_run and not hook["on_dry_run"]:
+                continue
+            error = _call_hook(hook, entry, old_inputs, new_inputs, old_outputs)
+            if not error:
+                continue
+            hook_type = kind.replace("_", "")  # resource.HookType: "beforeUpdate"
+            hook_type = hook_type[:6] + hook_type[6].upper() + hook_type[7:]
+            if hook["ignore_errors"]:
+                self.log(entry["urn"], "warning", f"{hook_type} hook {name!r} failed: {error}")
+                continue
+            raise self.fail(entry["urn"], f'before hook "{name}" failed: {error}')
 
     def register(self, urn: str, request: dict) -> tuple[str, dict]:
         """Handles one RegisterResource; returns (id, outputs) for the program."""
@@ -248,6 +288,7 @@ class Engine:
             "ignoreChanges": list(request.get("ignoreChanges", [])),
             "inputs": request.get("object", {}),
             "outputs": {},
+            "hooks": {k: list(v) for k, v in request.get("hooks", {}).items()},
         }
 
     def _apply_ignore_changes(self, old_inputs: dict, entry: dict) -> dict:
@@ -282,6 +323,7 @@ class Engine:
         if op:
             self.op(urn, type_, op)
         self.step(urn, step)
+        self.run_hooks("before_create", entry, None, entry["inputs"])
         if self.dry_run:
             entry["id"] = UNKNOWN
             entry["outputs"] = self._finish_outputs(entry, self._unknown_outputs(type_))
@@ -308,6 +350,7 @@ class Engine:
         urn, type_ = entry["urn"], entry["type"]
         self.op(urn, type_, "update")
         self.step(urn, "update")
+        self.run_hooks("before_update", entry, old["inputs"], entry["inputs"], old["outputs"])
         entry["id"] = old["id"]
         if self.dry_run:
             computed = self._unknown_outputs(type_)
@@ -456,3 +499,34 @@ class Engine:
         state = {k: v for k, v in self.old_state.items() if k != "resources"}
         state["resources"] = resources
         return state
+
+
+def _call_hook(
+    hook: dict, entry: dict, old_inputs: dict | None, new_inputs: dict | None,
+    old_outputs: dict | None,
+) -> str:  # fmt: skip
+    """source_eval.go wrapResourceHookCallback: one ResourceHookRequest to the SDK's callback
+    server; the hook's error text, "" when it passed."""
+    import grpc
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime.proto import callback_pb2, callback_pb2_grpc, resource_pb2
+
+    def struct(value: dict | None):
+        if value is None:
+            return None
+        out = struct_pb2.Struct()
+        json_format.ParseDict(value, out)
+        return out
+
+    request = resource_pb2.ResourceHookRequest(
+        urn=entry["urn"], id=entry.get("id") or "", name=entry["urn"].rsplit("::", 1)[-1],
+        type=entry["type"], new_inputs=struct(new_inputs), old_inputs=struct(old_inputs),
+        old_outputs=struct(old_outputs),
+    )  # fmt: skip
+    with grpc.insecure_channel(hook["target"]) as channel:
+        response = callback_pb2_grpc.CallbacksStub(channel).Invoke(
+            callback_pb2.CallbackInvokeRequest(
+                token=hook["token"], request=request.SerializeToString()
+            )
+        )
+    return resource_pb2.ResourceHookResponse.FromString(response.response).error

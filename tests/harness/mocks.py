@@ -61,6 +61,16 @@ class HarnessMonitor(MockMonitor):
             urn=urn, id=resource_id, object=to_struct(outputs)
         )
 
+    def RegisterResourceHook(self, request):
+        self.engine.register_hook(
+            request.name,
+            request.callback.target,
+            request.callback.token,
+            on_dry_run=request.on_dry_run,
+            ignore_errors=request.ignore_errors,
+        )
+        return empty_pb2.Empty()
+
     def RegisterResourceOutputs(self, request):
         self.engine.register_outputs(request.urn, from_struct(request.outputs))
         return empty_pb2.Empty()
