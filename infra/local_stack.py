@@ -8,6 +8,12 @@ died. So a read-only `localnode status` (an invoke: it runs in preview too) repo
 generation, which is one of the node's inputs: a live, ready node keeps its generation and
 nothing runs; a dead one gets a new one, so its command runs `start` again. `start` itself
 restarts a node whose settings differ from the ones it runs with.
+
+A new `primaryRegion` moves the primary (localnode.start): the old one stops, the new one starts
+on its region's empty folder and restores from the backup, and the replicas (restarted, since
+PRIMARY_REGION is theirs too) follow its new copy. With a file backup the data and its only
+backup are in the old region's folder, so a `localnode where` invoke, which runs in preview too,
+lets the program refuse the move before anything runs.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import pulumi
 from pulumi_command import local
 
 from infra import assets, keys, localnode
-from infra.settings import StackSettings
+from infra.settings import SettingsError, StackSettings
 
 STATE_ROOT = Path(".pulumi-local")  # relative to the project, like build/; ignored by git
 
@@ -97,6 +103,35 @@ def node_generations(
     return status.stdout.apply(json.loads)
 
 
+def primary_placement(state_dir: Path) -> dict | None:
+    """Where the primary's data lives ({"region", "folder", "database"}), read by a synchronous
+    invoke with no secret or unknown input, so it runs in every preview, a first one too."""
+    found = local.run(
+        command=node_command(["--state-dir", state_dir.as_posix()], "where"),
+        logging=local.Logging.STDERR,
+    )
+    return json.loads(found.stdout)
+
+
+def refuse_unsafe_move(settings: StackSettings, here: dict | None) -> None:
+    """A file backup lives in the primary's own folder: a primary started in another region
+    would find neither data nor backup and start empty."""
+    old, new = (here or {}).get("region"), settings.primary_region
+    if settings.backup_target != "file" or not here or not here["database"] or old in (None, new):
+        return
+    folder = Path(here["folder"])
+    raise SettingsError([(
+        "primaryRegion", new,
+        f"the primary's data is in region {old} ({folder}), and with backupTarget: file "
+        f"its only backup is in that same folder, so a primary in {new} would start empty. "
+        f"Set primaryRegion back to {old}; or first switch to an off-machine backup "
+        f"(backupTarget: s3 and the s3* keys, then `pulumi up` in {old}), then change "
+        f"primaryRegion; or restore by hand: `pulumi destroy`, rename that folder to "
+        f"primary-{new} and point the link {folder.parent / localnode.PRIMARY} at it (README: "
+        "Moving the primary)",
+    )])  # fmt: skip
+
+
 def run(
     parent: pulumi.Resource,
     settings: StackSettings,
@@ -116,6 +151,7 @@ def run(
     node_env = pulumi.Output.secret(secrets.apply(lambda v: {**v, **fly_like_env}))
     probe_env = pulumi.Output.secret({localnode.PROBE_TOKEN_VAR: probe_token})
     all_nodes = nodes(settings)
+    refuse_unsafe_move(settings, primary_placement(state_dir))
     generations = node_generations(state_dir, all_nodes, probe_env)
     primary_grpc = f"http://localhost:{settings.local_grpc_port}"
     started: list[local.Command] = []
@@ -126,6 +162,8 @@ def run(
                  "--litestream-config", (build_dir / "litestream.yml").as_posix()]  # fmt: skip
         if node.grpc:
             flags += ["--grpc", node.grpc]
+            if settings.protect:  # a move keeps the old region's folder, as Fly keeps its volume
+                flags += ["--keep-moved-data"]
         else:
             flags += ["--primary-grpc-url", primary_grpc]
         environment = pulumi.Output.all(node_env, probe_env, generations).apply(

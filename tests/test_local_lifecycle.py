@@ -42,8 +42,11 @@ def command_names(stack) -> list[str]:
 
 def node_process_group(stack, name: str) -> int:
     """The process group of the node's run.sh, found by its DATA_DIR (whatever localnode
-    records), among processes started in this project."""
-    data_dir = (Path(".pulumi-local") / "local" / name).as_posix()
+    records), among processes started in this project. The primary's is the folder its link
+    points at."""
+    state = Path(".pulumi-local") / "local"
+    link = stack.project / state / name
+    data_dir = (state / (os.readlink(link) if link.is_symlink() else name)).as_posix()
     for proc in Path("/proc").iterdir():
         try:
             if not proc.name.isdigit() or (proc / "cwd").resolve() != stack.project.resolve():

@@ -170,7 +170,7 @@ def test_local_stack_serves_each_nodes_metrics_on_its_metrics_port(local_stack):
 
 def test_each_nodes_metrics_port_is_the_next_one_no_other_node_takes():
     settings = parse_settings({
-        "appName": "x", "target": "local", "replicas": ["ams=1", "fra=1"],
+        "appName": "x", "target": "local", "backupTarget": "file", "replicas": ["ams=1", "fra=1"],
         "localHttpPort": 9000, "localGrpcPort": 9003, "localMetricsPort": 9001,
     })  # fmt: skip
     assert [(n.http, n.metrics) for n in nodes(settings)] == [

@@ -126,7 +126,7 @@ def machine(tmp_path):
         **tls.env(),
         PROBE_TOKEN_VAR: keys.token("ro"),
     }
-    config = litestream_config(tmp_path / "litestream.yml")
+    config = litestream_config(tmp_path / "litestream.yml", backup_target="file")
     found_machine = NodeMachine(tmp_path / "state", env, config)
     try:
         yield found_machine
@@ -220,3 +220,67 @@ def test_status_only_reads_and_gives_a_dead_node_a_new_generation(machine, tmp_p
     )  # fmt: skip
     assert fresh.returncode == 0 and "primary" in json.loads(fresh.stdout), fresh.stderr
     assert not nowhere.exists()
+
+
+# --- where the primary's data lives (no tools needed) ----------------------------------------
+
+
+def primary_args(tmp_path: Path, region: str, target: str = "s3"):
+    config = litestream_config(tmp_path / f"litestream-{target}.yml", backup_target="file")
+    if target == "s3":
+        config.write_text(config.read_text().replace("type: file", "type: s3"))
+    return localnode.argparse.Namespace(
+        name="primary", region=region, litestream_config=str(config)
+    )
+
+
+def with_database(folder: Path) -> Path:
+    (folder / localnode.DB_RELATIVE).parent.mkdir(parents=True)
+    (folder / localnode.DB_RELATIVE).write_bytes(b"")
+    return folder
+
+
+def test_the_primarys_data_is_in_its_regions_folder_behind_a_link(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    assert localnode.placement(state) is None
+    folder, moving_from = localnode.primary_data_dir(primary_args(tmp_path, "yyz"), state)
+    assert (folder, moving_from) == (state / "primary-yyz", None)
+    assert os.readlink(state / "primary") == "primary-yyz"
+    with_database(folder)
+    expected = {"region": "yyz", "folder": folder.as_posix(), "database": True}
+    assert localnode.placement(state) == expected
+    # The same region starts where it was; another one is a move to an empty folder.
+    assert localnode.primary_data_dir(primary_args(tmp_path, "yyz"), state)[0] == folder
+    (state / "primary-fra").mkdir()
+    (state / "primary-fra" / "stale").write_text("from a move that never served")
+    (state / "primary.log").write_text('msg="litestream shut down"\n')
+    target, moving_from = localnode.primary_data_dir(primary_args(tmp_path, "fra"), state)
+    assert target == state / "primary-fra" and not target.exists()
+    assert moving_from == expected
+    with pytest.raises(SystemExit, match="its only backup .a file target."):
+        localnode.primary_data_dir(primary_args(tmp_path, "fra", target="file"), state)
+
+
+def test_an_older_stacks_primary_folder_stays_its_regions_until_it_moves(tmp_path):
+    state = tmp_path / "state"
+    with_database(state / "primary")
+    log = state / "primary.log"
+    # Unknown region: it stays where it is, whatever primaryRegion says.
+    assert localnode.placement(state)["region"] is None
+    assert localnode.primary_data_dir(primary_args(tmp_path, "fra"), state)[0] == state / "primary"
+    log.write_text("".join(f"run.sh: role primary (region {r}): ...\n" for r in ("ams", "yyz")))
+    assert localnode.placement(state) == {
+        "region": "yyz", "folder": (state / "primary").as_posix(), "database": True
+    }
+    assert localnode.primary_data_dir(primary_args(tmp_path, "yyz"), state)[0] == state / "primary"
+    # Litestream's final sync done (else a move would first ship what the folder holds).
+    log.write_text(log.read_text() + 'level=INFO msg="litestream shut down"\n')
+    # A move: the new folder serves, then the old one leaves the link's way, kept when protected.
+    new, old = localnode.primary_data_dir(primary_args(tmp_path, "fra"), state)
+    with_database(new)
+    localnode.finish_move(state, new, old, keep=True)
+    assert os.readlink(state / "primary") == "primary-fra"
+    (kept,) = state.glob("primary-yyz.kept-*")
+    assert (kept / localnode.DB_RELATIVE).is_file()
+    assert localnode.moved_out_folders(state) == [kept]
