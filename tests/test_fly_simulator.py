@@ -1376,3 +1376,343 @@ def test_apps_destroy_leaves_the_bucket_but_not_its_link_to_the_app(state: Path)
     assert fly(state, "storage", "status", "my-bucket").returncode == 0
     taken = storage_create(state, "-a", "my-app", "-n", "my-bucket", "-y")
     assert "unavailable for creation" in taken.stderr
+
+
+# --- machines, secrets unset and a moved primary region
+
+
+def app_context(
+    root: Path, *, primary: str = "yyz", top: str = "", env: str = "", mounts: bool = True
+) -> Path:
+    """A deploy context whose fly.toml has top-level keys (`top`), an [env] and a mount."""
+    root.mkdir(parents=True, exist_ok=True)
+    toml = f'app = "my-app"\nprimary_region = "{primary}"\n{top}'
+    if env:
+        toml += f"\n[env]\n{env}"
+    if mounts:
+        toml += '\n[mounts]\n  source = "data"\n  destination = "/data"\n'
+    (root / "fly.toml").write_text(toml)
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    return root
+
+
+def deploy(state: Path, ctx: Path, **kw):
+    result = fly(state, "deploy", str(ctx), "-a", "my-app", "--ha=false", "--yes", **kw)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def vol(state: Path, region: str) -> None:
+    args = ("volumes", "create", "data", "-a", "my-app", "-r", region, "--yes")
+    assert fly(state, *args).returncode == 0
+
+
+def scale(state: Path, n: int, region: str, **kw):
+    args = ("scale", "count", str(n), "--region", region, "-a", "my-app", "--yes")
+    result = fly(state, *args, **kw)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def listed(state: Path) -> list[dict]:
+    result = fly(state, "machine", "list", "-a", "my-app", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    return json.loads(result.stdout)
+
+
+def test_machine_list_json_is_fly_go_machine_with_the_env_fly_toml_gives(
+    state: Path, tmp_path: Path
+) -> None:
+    # machine/list.go renders flaps List with render.JSON; fly-go Machine's json tags.
+    new_app(state)
+    assert fly(state, "machine", "list", "-a", "my-app", "--json").stdout == "[]\n"
+    empty = fly(state, "machines", "ls", "-a", "my-app")
+    assert empty.stdout == "No machines are available on this app my-app\n"
+    top = 'kill_signal = "SIGTERM"\nkill_timeout = 90\n'
+    deploy(state, app_context(tmp_path / "ctx", top=top, env='  LOG = "info"\n  N = 3\n'))
+    [m] = listed(state)
+    [volume] = flysim.volumes(state, "my-app")
+    assert list(m) == [
+        "id",
+        "state",
+        "region",
+        "image_ref",
+        "created_at",
+        "updated_at",
+        "config",
+        "host_status",
+        "cordoned",
+    ]
+    assert (m["state"], m["region"], m["cordoned"]) == ("started", "yyz", False)
+    assert m["image_ref"]["registry"] == "registry.fly.io"
+    assert m["image_ref"]["repository"] == "my-app"
+    config = m["config"]
+    assert list(config) == ["env", "init", "guest", "metadata", "mounts", "image", "stop_config"]
+    # appconfig/machines.go updateMachineConfig: [env] as strings, FLY_PROCESS_GROUP, then
+    # PRIMARY_REGION from primary_region; FLY_REGION is the platform's, at runtime only.
+    assert config["env"] == {
+        "LOG": "info",
+        "N": "3",
+        "FLY_PROCESS_GROUP": "app",
+        "PRIMARY_REGION": "yyz",
+    }
+    assert config["init"] == {}
+    assert config["guest"] == {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256}
+    assert config["metadata"]["fly_process_group"] == "app"
+    assert config["metadata"]["fly_release_version"] == "1"
+    assert config["mounts"] == [
+        {"encrypted": True, "path": "/data", "size_gb": 1, "volume": volume["id"], "name": "data"}
+    ]
+    # tomachineSetStopConfig; patches.go reads an integer kill_timeout as seconds.
+    assert config["stop_config"] == {"timeout": "1m30s", "signal": "SIGTERM"}
+    # machine.go aliases `machines` and `m`, list.go alias `ls`; NoArgs.
+    assert (
+        fly(state, "m", "ls", "-a", "my-app", "--json").stdout == json.dumps([m], indent=4) + "\n"
+    )
+    extra = fly(state, "machine", "list", "extra", "-a", "my-app")
+    assert extra.stderr == 'Error: unknown command "extra" for "fly machine list"\n'
+
+
+def test_machine_list_of_an_app_the_token_cannot_see_fails_in_the_api_call(state: Path) -> None:
+    flysim.seed_org(state, "other", member=False)
+    flysim.seed_app(state, "my-app", "other")
+    result = fly(state, "machine", "list", "-a", "my-app", "--json")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("Error: failed to list VMs: ")
+
+
+def test_machine_stop_is_graceful_with_the_machines_kill_signal_and_timeout(
+    state: Path, tmp_path: Path
+) -> None:
+    # stop.go sends no signal and no timeout unless asked; the API takes the machine's
+    # stop_config (fly.toml kill_signal / kill_timeout).
+    new_app(state)
+    top = 'kill_signal = "SIGTERM"\nkill_timeout = "30s"\n'
+    deploy(state, app_context(tmp_path / "ctx", top=top))
+    [m] = flysim.machines(state, "my-app")
+    result = fly(state, "machine", "stop", m["id"], "-a", "my-app")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"Sending kill signal to machine {m['id']}...\n{m['id']} has been successfully stopped\n"
+    )
+    [stopped] = flysim.machines(state, "my-app")  # a stopped machine is still listed
+    assert stopped["state"] == "stopped"
+    assert stopped["last_stop"] == {
+        "requested_signal": "",
+        "requested_timeout": "",
+        "signal": "SIGTERM",
+        "timeout": "30s",
+    }
+    assert listed(state)[0]["state"] == "stopped"
+
+
+def test_machine_stop_flags_override_the_stop_config_and_the_signal_is_upper_cased(
+    state: Path, tmp_path: Path
+) -> None:
+    new_app(state)
+    deploy(state, app_context(tmp_path / "ctx", top='kill_signal = "SIGTERM"\n'))
+    [m] = flysim.machines(state, "my-app")
+    args = ("machine", "stop", m["id"], "-a", "my-app", "-s", "sigusr1", "--timeout", "90")
+    assert fly(state, *args, "-w", "10s").returncode == 0
+    [stopped] = flysim.machines(state, "my-app")
+    assert stopped["last_stop"] == {
+        "requested_signal": "SIGUSR1",
+        "requested_timeout": "1m30s",
+        "signal": "SIGUSR1",
+        "timeout": "1m30s",
+    }
+    # --wait-timeout is a pflag Duration; --timeout an Int.
+    bad = fly(state, "machine", "stop", m["id"], "-a", "my-app", "--wait-timeout", "10")
+    assert bad.stderr == (
+        'Error: invalid argument "10" for "-w, --wait-timeout" flag: time: missing unit in '
+        'duration "10"\n'
+    )
+    bad = fly(state, "machine", "stop", m["id"], "-a", "my-app", "--timeout", "5s")
+    assert 'invalid argument "5s" for "--timeout" flag' in bad.stderr
+
+
+def test_machine_stop_looks_up_every_id_before_stopping_any(state: Path, tmp_path: Path) -> None:
+    # select.go selectManyMachines gets each machine first; rewriteMachineNotFoundErrors.
+    new_app(state)
+    deploy(state, app_context(tmp_path / "ctx", mounts=False))
+    [m] = flysim.machines(state, "my-app")
+    result = fly(state, "machine", "stop", m["id"], "nope", "-a", "my-app")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "Error: machine nope was not found in app 'my-app'\n"
+    assert flysim.machines(state, "my-app")[0]["state"] == "started"
+    # checkSelectConditions: no IDs means a prompt, which fails when not interactive.
+    none = fly(state, "machine", "stop", "-a", "my-app")
+    assert none.stderr == "Error: a machine ID must be specified when not running interactively\n"
+    assert fly(state, "machine", "stop").stderr == (
+        "Error: a machine ID or an app name is required\n"
+    )
+
+
+def test_secrets_unset_ignores_unknown_names_and_restarts_the_machines(
+    state: Path, tmp_path: Path
+) -> None:
+    # unset.go -> appsecrets.Update (unknown names are no error) -> DeploySecrets.
+    new_app(state)
+    fly(state, "secrets", "import", "-a", "my-app", "--stage", stdin="A=1\nB=2\n")
+    deploy(state, app_context(tmp_path / "ctx", mounts=False))
+    [before] = flysim.machines(state, "my-app")
+    result = fly(state, "secrets", "unset", "A", "NOPE", "-a", "my-app")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "Updating existing machines in 'my-app' with rolling strategy\n"
+    assert sorted(flysim.app_record(state, "my-app")["secrets"]) == ["B"]
+    [after] = flysim.machines(state, "my-app")
+    assert after["restarts"] == before.get("restarts", 0) + 1
+    assert after["secrets_digest"] != before["secrets_digest"]
+    # The restart is a release of the deployed config: the machine runs it.
+    listed_secrets = json.loads(fly(state, "secrets", "list", "-a", "my-app", "--json").stdout)
+    assert [(s["name"], s["status"]) for s in listed_secrets] == [("B", "Deployed")]
+    assert fly(state, "secrets", "unset", "-a", "my-app").stderr.startswith(
+        "Error: requires at least 1 arg(s), only received 0\n"
+    )
+
+
+def test_secrets_unset_with_stage_leaves_the_machines_alone(state: Path, tmp_path: Path) -> None:
+    new_app(state)
+    fly(state, "secrets", "import", "-a", "my-app", "--stage", stdin="A=1\n")
+    deploy(state, app_context(tmp_path / "ctx", mounts=False))
+    [before] = flysim.machines(state, "my-app")
+    result = fly(state, "secrets", "unset", "A", "-a", "my-app", "--stage")
+    assert result.stdout == (
+        "Secrets have been staged, but not set on VMs. Deploy or update machines in this "
+        "app for the secrets to take effect.\n"
+    )
+    assert flysim.app_record(state, "my-app")["secrets"] == {}
+    [after] = flysim.machines(state, "my-app")
+    assert (after.get("restarts"), after["secrets_digest"]) == (
+        before.get("restarts"),
+        before["secrets_digest"],
+    )
+
+
+def test_secrets_unset_on_an_app_never_deployed_stages_them_and_a_missing_app_fails(
+    state: Path,
+) -> None:
+    new_app(state)
+    fly(state, "secrets", "import", "-a", "my-app", "--stage", stdin="A=1\n")
+    result = fly(state, "secrets", "unset", "A", "-a", "my-app")
+    assert (result.returncode, result.stdout) == (
+        0,
+        "Secrets are staged for the first deployment\n",
+    )
+    assert flysim.app_record(state, "my-app")["releases"] == []
+    missing = fly(state, "secrets", "unset", "A", "-a", "nope")
+    assert missing.stderr == 'Error: Could not find App "nope"\n'
+
+
+def test_a_stopped_machine_stays_stopped_through_a_secrets_restart_and_a_deploy(
+    state: Path, tmp_path: Path
+) -> None:
+    # machines_launchinput.go shouldSkipLaunch: only started machines are launched again.
+    new_app(state)
+    ctx = app_context(tmp_path / "ctx", mounts=False)
+    deploy(state, ctx)
+    [m] = flysim.machines(state, "my-app")
+    fly(state, "machine", "stop", m["id"], "-a", "my-app")
+    assert fly(state, "secrets", "unset", "A", "-a", "my-app").returncode == 0
+    deploy(state, ctx)
+    [after] = flysim.machines(state, "my-app")
+    assert (after["state"], after.get("restarts"), after["release_version"]) == (
+        "stopped",
+        None,
+        3,
+    )
+
+
+def test_deploy_with_a_new_primary_region_updates_every_machine_where_it_is(
+    state: Path, tmp_path: Path
+) -> None:
+    # (a) the old primary still runs: deployMachinesApp updates each machine in its own
+    # region (launchInputForUpdate) and creates none, since the group has machines.
+    new_app(state)
+    vol(state, "yyz")
+    deploy(state, app_context(tmp_path / "ctx", primary="yyz"))
+    scale(state, 1, "lhr")
+    before = {m["region"]: m["id"] for m in flysim.machines(state, "my-app")}
+    result = deploy(state, app_context(tmp_path / "ctx", primary="lhr"))
+    assert "create" not in result.stdout and "Process groups" not in result.stdout
+    assert "Updating existing machines in 'my-app' with rolling strategy" in result.stdout
+    after = flysim.machines(state, "my-app")
+    assert {m["region"]: m["id"] for m in after} == before
+    assert {m["config"]["env"]["PRIMARY_REGION"] for m in after} == {"lhr"}
+    assert {m["release_version"] for m in after} == {2}
+    # scale count clones the group's first machine (count_machines.go computeActions),
+    # which now carries the new PRIMARY_REGION.
+    scale(state, 1, "ams")
+    [ams] = flysim.machines(state, "my-app", region="ams")
+    assert ams["config"]["env"]["PRIMARY_REGION"] == "lhr"
+
+
+def test_deploy_with_a_new_primary_region_creates_nothing_there_if_others_have_machines(
+    state: Path, tmp_path: Path
+) -> None:
+    # (b) the old primary was scaled away: the group still has machines, so nothing is
+    # launched in the new primary region; the replicas learn the new PRIMARY_REGION.
+    new_app(state)
+    vol(state, "yyz")
+    deploy(state, app_context(tmp_path / "ctx", primary="yyz"))
+    scale(state, 1, "lhr")
+    scale(state, 0, "yyz")
+    deploy(state, app_context(tmp_path / "ctx", primary="ams"))
+    [lhr] = flysim.machines(state, "my-app")
+    assert (lhr["region"], lhr["config"]["env"]["PRIMARY_REGION"]) == ("lhr", "ams")
+
+
+def test_deploy_to_an_app_with_no_machines_launches_one_in_the_new_primary_region(
+    state: Path, tmp_path: Path
+) -> None:
+    # (c) no machines, but released: not a first deploy (setFirstDeploy), so no seed
+    # volume; validateVolumeConfig wants an unattached volume of the mount's name
+    # somewhere, launchInputForLaunch one in the new primary region.
+    new_app(state)
+    vol(state, "yyz")
+    deploy(state, app_context(tmp_path / "ctx", primary="yyz"))
+    scale(state, 0, "yyz", extra_env={"FLY_SIM_DETACH_AFTER_CALLS": "100"})
+    ctx = app_context(tmp_path / "ctx", primary="lhr")
+    args = ("deploy", str(ctx), "-a", "my-app", "--ha=false", "--yes")
+    no_volume = fly(state, *args, extra_env={"FLY_SIM_DETACH_AFTER_CALLS": "100"})
+    assert no_volume.stderr == (
+        "Error: creating a new machine in group 'app' requires an unattached 'data' volume. "
+        "Create it with `fly volume create data`\n"
+    )
+    vol(state, "ams")
+    wrong_region = fly(state, *args)
+    assert wrong_region.stderr == (
+        "Error: error creating machine configuration: New machine in group 'app' needs an "
+        "unattached volume named 'data' in region 'lhr'\n"
+    )
+    vol(state, "lhr")
+    result = deploy(state, ctx)
+    assert (
+        'Process groups have changed. This will:\n * create 1 "app" machine\n\n'
+        "No machines in group app, launching a new machine\n"
+    ) in result.stdout
+    assert "Creating a " not in result.stdout  # no seed volume: not a first deploy
+    [m] = flysim.machines(state, "my-app")
+    assert (m["region"], m["config"]["env"]["PRIMARY_REGION"]) == ("lhr", "lhr")
+
+
+def test_machine_list_table_counts_the_machines_and_links_to_the_ui(
+    state: Path, tmp_path: Path
+) -> None:
+    # list.go: the count line, iostreams.go CreateLink (plain text off a terminal that
+    # takes no hyperlinks), then render.Table titled with the app name.
+    new_app(state)
+    deploy(state, app_context(tmp_path / "ctx", mounts=False))
+    [m] = flysim.machines(state, "my-app")
+    lines = fly(state, "machine", "list", "-a", "my-app").stdout.splitlines()
+    assert lines[:4] == [
+        "1 machines have been retrieved from app my-app.",
+        "View them in the UI here (\u200bhttps://fly.io/apps/my-app/machines/)",
+        "",
+        "\x1b[1mmy-app\x1b[0m",
+    ]
+    assert lines[4].split("│")[0].strip() == "ID"
+    assert lines[5].split("│")[0].strip() == m["id"]
+    assert "shared-cpu-1x:256MB" in lines[5]
+    quiet = fly(state, "machine", "list", "-a", "my-app", "-q").stdout
+    assert quiet.split() == [m["id"]]

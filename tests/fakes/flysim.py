@@ -169,6 +169,73 @@ def relative_time(t: datetime, now: datetime) -> str:
     return f"{t:%b} {t.day} {t.year:04d} {t:%H:%M}"  # Go layout "Jan 2 2006 15:04"
 
 
+_GO_DURATION_UNITS = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,  # U+00B5
+    "μs": 10**3,  # U+03BC
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_GO_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]*)")
+
+
+def parse_go_duration(text: str) -> int:
+    """Go time.ParseDuration, in nanoseconds; ValueError carries Go's message."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    rest, sign = text, 1
+    if rest[:1] in "+-" and rest:
+        sign, rest = (-1 if rest[0] == "-" else 1), rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise ValueError(f"time: invalid duration {quoted}")
+    total = 0.0
+    while rest:
+        match = _GO_DURATION_PART.match(rest)
+        number, unit = match.group(1), match.group(2)
+        if number in ("", "."):
+            raise ValueError(f"time: invalid duration {quoted}")
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        if unit not in _GO_DURATION_UNITS:
+            raise ValueError(
+                f"time: unknown unit {json.dumps(unit, ensure_ascii=False)} in duration {quoted}"
+            )
+        total += float(number) * _GO_DURATION_UNITS[unit]
+        rest = rest[len(number) + len(unit) :]
+    return sign * int(round(total))
+
+
+def _go_frac(value: int, prec: int) -> str:
+    whole, frac = divmod(value, 10**prec)
+    digits = f"{frac:0{prec}d}".rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)
+
+
+def go_duration_string(ns: int) -> str:
+    """Go time.Duration.String: "1m30s", "5s", "1h0m0s", "250ms", "0s"."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-", -ns) if ns < 0 else ("", ns)
+    if u < 10**3:
+        return f"{sign}{u}ns"
+    if u < 10**6:
+        return f"{sign}{_go_frac(u, 3)}µs"
+    if u < 10**9:
+        return f"{sign}{_go_frac(u, 6)}ms"
+    minutes, secs = divmod(u, 60 * 10**9)
+    text = _go_frac(secs, 9) + "s"
+    if minutes:
+        hours, minutes = divmod(minutes, 60)
+        text = f"{minutes}m{text}"
+        if hours:
+            text = f"{hours}h{text}"
+    return sign + text
+
+
 # --------------------------------------------------------------------------------------
 # Flags (spf13/pflag semantics, flyctl's internal/flag/flag.go definitions)
 
@@ -176,7 +243,7 @@ def relative_time(t: datetime, now: datetime) -> str:
 @dataclass
 class Flag:
     name: str
-    kind: str  # bool | string | int | float | stringArray | stringSlice
+    kind: str  # bool | string | int | float | duration | stringArray | stringSlice
     shorthand: str = ""
     default: Any = None
     aliases: tuple[str, ...] = ()
@@ -189,6 +256,7 @@ class Flag:
                 "string": "",
                 "int": 0,
                 "float": 0.0,
+                "duration": 0,
                 "stringArray": [],
                 "stringSlice": [],
             }[self.kind]
@@ -304,7 +372,7 @@ class Command:
     path: tuple[str, ...]
     use: str
     flags: list[Flag]
-    args: tuple  # ("exact", n) | ("max", n) | ("min", n) | ("range", a, b) | ("any",)
+    args: tuple  # ("exact", n) | ("max", n) | ("min", n) | ("range", a, b) | ("any",) | ("none",)
     run: Any
     aliases: tuple[str, ...] = ()
 
@@ -368,6 +436,12 @@ def _set_value(parsed: Parsed, f: Flag, value: str) -> None:
             parsed.values[f.name] = float(value)
         except ValueError:
             raise invalid(f'strconv.ParseFloat: parsing "{value}": invalid syntax') from None
+    elif f.kind == "duration":
+        # pflag duration.go: time.ParseDuration; the value kept is nanoseconds.
+        try:
+            parsed.values[f.name] = parse_go_duration(value)
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
     elif f.kind == "stringArray":
         current = parsed.values[f.name] if f.name in parsed.changed else []
         parsed.values[f.name] = [*current, value]
@@ -437,6 +511,9 @@ def validate_args(cmd: Command, args: list[str]) -> None:
         raise UsageError(f"accepts at most {cmd.args[1]} arg(s), received {n}")
     if rule == "min" and n < cmd.args[1]:
         raise UsageError(f"requires at least {cmd.args[1]} arg(s), only received {n}")
+    if rule == "none" and n:
+        # cobra.NoArgs
+        raise UsageError(f'unknown command "{args[0]}" for "fly {" ".join(cmd.path)}"')
     if rule == "range" and not cmd.args[1] <= n <= cmd.args[2]:
         raise UsageError(f"accepts between {cmd.args[1]} and {cmd.args[2]} arg(s), received {n}")
 
@@ -1632,10 +1709,65 @@ def deploy_secrets(sim: Sim, app_name: str, app: dict, *, stage: bool) -> None:
     if not app["releases"] and not machines:
         sim.print("Secrets are staged for the first deployment")
         return
-    # A restart-only deployment: every machine picks up the current secrets.
+    # A restart-only deployment (deploy.NewMachineDeployment with RestartOnly): the config
+    # is the deployed one (appconfig.FromRemoteApp: the current release's, else one built
+    # from the machines, from_machine_set.go, PRIMARY_REGION read from their env), never
+    # fly.toml. createReleaseInBackend makes a new release of the latest image (setImg);
+    # restartMachinesApp gives every machine its current config with that release's
+    # version (launchInputForRestart, setMachineReleaseData) and the current secrets.
+    if app["releases"]:
+        base = app["releases"][-1]
+        config, vm_guest, primary = base["config"], base.get("vm_guest"), base["primary_region"]
+        strategy, image, build_digest = base["strategy"], base["image"], base["build_digest"]
+    else:
+        config = machines[0]["config"]
+        vm_guest, primary = None, config.get("env", {}).get("PRIMARY_REGION", "")
+        strategy, image, build_digest = "rolling", config.get("image", ""), ""
+    sim.next_seq()
+    release = {
+        "version": len(app["releases"]) + 1,
+        "status": "complete",
+        "strategy": strategy,
+        "image": image,
+        "build_digest": build_digest,
+        "secrets_digest": secrets_digest_of(app),
+        "created_at": sim.now(),
+        "seq": sim.state["seq"],
+        "config": json.loads(json.dumps(config)),
+        "vm_guest": vm_guest,
+        "primary_region": primary,
+        "restart_only": True,
+    }
+    release["config"]["metadata"]["fly_release_version"] = str(release["version"])
+    # updateExistingMachines prints nothing for an app with no machines left.
+    if machines:
+        sim.print(f"Updating existing machines in '{app_name}' with {strategy} strategy")
     for m in machines:
-        m["secrets_digest"] = secrets_digest_of(app)
-        m["restarts"] = m.get("restarts", 0) + 1
+        m["config"]["metadata"]["fly_release_version"] = str(release["version"])
+        m["release_version"] = release["version"]
+        m["secrets_digest"] = release["secrets_digest"]
+        m["updated_at"] = sim.now()
+        # machines_launchinput.go shouldSkipLaunch: a stopped machine is updated but not
+        # started; only a started one restarts.
+        if m["state"] == "started":
+            m["restarts"] = m.get("restarts", 0) + 1
+    app["releases"].append(release)
+
+
+def run_secrets_unset(sim: Sim, p: Parsed) -> None:
+    """internal/command/secrets/unset.go runUnset: GetAppCompact (GraphQL: "Could not
+    find App"), then appsecrets.Update with every name set to nil ("It is not an error to
+    unset a secret that does not exist": unknown names are ignored, and the deployment
+    still runs), then DeploySecrets: --stage only says so, an app never deployed and
+    without machines has them "staged for the first deployment", otherwise every machine
+    is restarted."""
+    require_session(sim, p)
+    app_name = require_app_name(sim, p)
+    app = sim.visible_app(app_name)
+    sim.next_seq()
+    for name in p.args:
+        app["secrets"].pop(name, None)
+    deploy_secrets(sim, app_name, app, stage=p.get("stage"))
 
 
 def secrets_digest_of(app: dict) -> str:
@@ -2177,6 +2309,45 @@ def app_url(config: dict, app_name: str) -> str | None:
     return None
 
 
+def machine_env(config: dict, primary_region: str) -> dict:
+    """internal/appconfig/machines.go updateMachineConfig: the machine's env is fly.toml's
+    [env] (patches.go _patchEnv makes every value a string), then FLY_PROCESS_GROUP, then
+    PRIMARY_REGION when fly.toml (or --primary-region) has one. flyctl sets no FLY_REGION:
+    the platform gives every machine that one at runtime (API behaviour, assumed)."""
+    env = {}
+    for key, value in (config.get("env") or {}).items():
+        env[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["FLY_PROCESS_GROUP"] = "app"
+    if primary_region:
+        env["PRIMARY_REGION"] = primary_region
+    return env
+
+
+def machine_stop_config(config: dict) -> dict | None:
+    """internal/appconfig/machines.go tomachineSetStopConfig: fly-go StopConfig from
+    kill_signal and kill_timeout (none when fly.toml has neither). patches.go
+    patchTopFields turns an integer kill_timeout into seconds; fly-go Duration marshals
+    as Go's Duration.String ("30s", "1m30s")."""
+    signal, timeout = config.get("kill_signal"), config.get("kill_timeout")
+    if signal is None and timeout is None:
+        return None
+    stop: dict = {}
+    if timeout is not None:
+        try:
+            ns = (
+                int(timeout * 10**9)
+                if isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                else parse_go_duration(str(timeout))
+            )
+        except ValueError as exc:
+            # fly.toml fails to load; flyctl's wrapping of this is not modelled.
+            raise FlyError(f"kill_timeout: {exc}") from None
+        stop["timeout"] = go_duration_string(ns)
+    if signal is not None:
+        stop["signal"] = signal
+    return stop
+
+
 def run_deploy(sim: Sim, p: Parsed) -> None:
     """internal/command/deploy/deploy.go run + DeployWithConfig + machines.go."""
     require_session(sim, p)
@@ -2321,6 +2492,24 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
                 )
             )
 
+    # machines.go validateVolumeConfig, after provisionFirstDeploy and before the release:
+    # machines with a volume that fly.toml no longer mounts ask to go on (prompt.Confirm
+    # ignores --yes); a group with no machine needs an unattached volume of its mount's
+    # name in some region (which region is checked only at launch, below).
+    for m in machines:
+        if m["config"]["mounts"] and not mount:
+            sim.eprint(
+                f"Warning! machine {m['id']} [app] has a volume mounted but app "
+                "config does not specify a volume.\nThis usually indicates a "
+                "misconfiguration."
+            )
+            raise NonInteractiveError("yes flag must be specified when not running interactively")
+    if not machines and mount and not any(v["name"] == mount["source"] for v in unattached):
+        raise FlyError(
+            f"creating a new machine in group 'app' requires an unattached '{mount['source']}' "
+            f"volume. Create it with `fly volume create {mount['source']}`"
+        )
+
     sim.next_seq()
     release = {
         "version": len(app["releases"]) + 1,
@@ -2332,11 +2521,9 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
         "created_at": sim.now(),
         "seq": sim.state["seq"],
     }
-    env = dict(config.get("env") or {})
-    env["PRIMARY_REGION"] = primary_region
     machine_config = {
         "image": image,
-        "env": env,
+        "env": machine_env(config, primary_region),
         # machines_launchinput.go launchInputForLaunch: the [[vm]] guest, else
         # md.machineGuest (the --vm-* flags over shared-cpu-1x).
         "guest": dict(vm_guest or flags_guest),
@@ -2344,14 +2531,38 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
         "mounts": (
             [{"name": mount["source"], "path": mount.get("destination", "")}] if mount else []
         ),
-        "metadata": {"fly_process_group": "app", "fly_release_version": str(release["version"])},
+        # updateMachineConfig's metadata, then setMachineReleaseData's release version.
+        "metadata": {
+            "fly_platform_version": "v2",
+            "fly_process_group": "app",
+            "fly_release_version": str(release["version"]),
+        },
     }
+    stop_config = machine_stop_config(config)
+    if stop_config:
+        machine_config["stop_config"] = stop_config
     release["config"] = machine_config
     release["vm_guest"] = vm_guest  # what appconfig.FromRemoteApp gives scale count
     release["primary_region"] = primary_region
-    sim.print("This deployment will:")
-    if first_deploy:
-        sim.print(' * create 1 "app" machine\n')
+    # machines_deploymachinesapp.go deployMachinesApp: machines are per process group, not
+    # per region. A group with no machine at all gets one (resolveProcessGroupChanges,
+    # deployCreateMachinesForGroups) in primary_region (launchInputForLaunch); every
+    # existing machine is updated where it is (launchInputForUpdate keeps its Region),
+    # whatever primary_region says now. No prompt or refusal for a changed primary_region.
+    if not machines:
+        # warnAboutProcessGroupChanges
+        ha, services = p.get("ha"), bool(all_services(config))
+        if not ha or mount:
+            description = '1 "app" machine'
+        elif services:
+            description = '2 "app" machines'
+        else:
+            description = '1 "app" machine and 1 standby machine for it'
+        sim.print(
+            "This deployment will:" if first_deploy else "Process groups have changed. This will:"
+        )
+        sim.print(f" * create {description}\n")
+    if not machines and not p.get("update-only"):
         sim.print("No machines in group app, launching a new machine")
         # machines_deploymachinesapp.go spawnMachineInGroup wraps launchInputForLaunch's
         # error as "error creating machine configuration: %w" and flaps Launch's as
@@ -2379,40 +2590,40 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
             m = launch_machine(sim, app, primary_region, machine_config, vol, release)
         except FlyError as exc:
             raise FlyError(f"error creating a new machine: {exc.message}") from None
-        count = 1
-        # machines_deploymachinesapp.go deployCreateMachinesForGroups: --ha adds a second
-        # machine (or a standby) only for groups without mounts.
-        if p.get("ha") and not mount:
+        # deployCreateMachinesForGroups: --ha adds a second machine (or a standby) only
+        # for groups without mounts.
+        if ha and not mount:
             spare = json.loads(json.dumps(machine_config))
-            if not machine_config["services"]:
+            if services:
+                sim.print(
+                    "Creating a second machine for high availability and zero downtime "
+                    'deployments.\nTo disable this, set "min_machines_running = 0" in your '
+                    "fly.toml."
+                )
+            else:
+                sim.print(f"Creating a standby machine for {m['id']}")
                 spare["standbys"] = [m["id"]]
+                spare["env"]["FLY_STANDBY_FOR"] = m["id"]
             launch_machine(sim, app, primary_region, spare, None, release)
-            count = 2
         sim.eprint("Finished launching new machines")
-        sim.print(f"Launched {count} machine(s)")
-    else:
-        sim.print(f" * {strategy} update {len(machines)} machine(s)\n")
-        for m in machines:
-            if m["config"]["mounts"] and not mount:
-                # machines.go validateVolumeConfig: prompt.Confirm ignores --yes.
-                sim.eprint(
-                    f"Warning! machine {m['id']} [app] has a volume mounted but app "
-                    "config does not specify a volume.\nThis usually indicates a "
-                    "misconfiguration."
-                )
-                raise NonInteractiveError(
-                    "yes flag must be specified when not running interactively"
-                )
+    if machines:
         if guest_error:
             # machines_deploymachinesapp.go deployMachinesApp: launchInputForUpdate fails.
             raise FlyError(
                 f"failed to update machine configuration for {machines[0]['id']}: {guest_error}"
             )
+        # updateExistingMachines; the per-machine status lines (statuslogger) are the
+        # simulator's approximation: scripts must not depend on them.
+        sim.print(f"Updating existing machines in '{app_name}' with {strategy} strategy")
         for m in machines:
             mounts_now = m["config"]["mounts"]
             new_config = json.loads(json.dumps(machine_config))
             new_config["mounts"] = mounts_now  # the attached volume stays
-            new_config["standbys"] = m["config"].get("standbys")
+            # launchInputForUpdate: a standby that now has services stops being one.
+            standbys = m["config"].get("standbys")
+            if standbys and not new_config["services"]:
+                new_config["standbys"] = standbys
+                new_config["env"]["FLY_STANDBY_FOR"] = ",".join(standbys)
             # appconfig machines.go updateMachineConfig: [[vm]] replaces the guest, else
             # the machine keeps its own (what scale or --vm-* gave it).
             new_config["guest"] = dict(vm_guest or m["config"]["guest"])
@@ -2423,7 +2634,10 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
             m["release_version"] = release["version"]
             m["secrets_digest"] = release["secrets_digest"]
             m["updates"] = m.get("updates", 0) + 1
-            sim.print(f"Updating existing machines in '{app_name}' with {strategy} strategy")
+            m["updated_at"] = sim.now()
+            # machines_launchinput.go shouldSkipLaunch: only a started (or starting,
+            # failed) machine is started again; a stopped one takes the new config and
+            # stays stopped.
             sim.print(f"  Machine {m['id']} [app] update succeeded")
     app["releases"].append(release)
     sim.print("✓ DNS configuration verified")
@@ -2463,10 +2677,256 @@ def launch_machine(
         "volume": vol["id"] if vol else None,
         "release_version": release["version"],
         "secrets_digest": secrets_digest_of(app),
+        "created_at": sim.now(),
+        "updated_at": sim.now(),
         "seq": sim.state["seq"],
     }
     sim.state["machines"][mid] = m
     return m
+
+
+# --------------------------------------------------------------------------------------
+# machine (internal/command/machine/*.go)
+
+# fly-go machine_types.go: MachineGuest and MachineMount field order (all omitempty).
+_GUEST_JSON_KEYS = (
+    "cpu_kind",
+    "cpus",
+    "memory_mb",
+    "max_memory_mb",
+    "gpus",
+    "gpu_kind",
+    "host_dedication_id",
+    "persist_rootfs",
+    "kernel_args",
+)
+_MOUNT_JSON_KEYS = ("encrypted", "path", "size_gb", "volume", "name")
+
+
+def _omit_empty(d: dict, keys: tuple[str, ...]) -> dict:
+    return {k: d[k] for k in keys if d.get(k) not in (None, "", 0, False, [], {})}
+
+
+def image_ref(image: str) -> dict:
+    """fly-go MachineImageRef, as the API reports it for a "registry/repository:tag"
+    image (the digest and labels the API adds are not modelled)."""
+    registry, _, rest = image.partition("/")
+    repository, _, tag = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    return _omit_empty(
+        {"registry": registry, "repository": repository, "tag": tag},
+        ("registry", "repository", "tag"),
+    )
+
+
+def machine_json(m: dict) -> dict:
+    """fly-go machine_types.go Machine as encoding/json writes it: struct field order,
+    omitempty honoured, `image_ref` and `cordoned` always present, `config.init` always
+    present (MachineInit's fields are all omitempty, so {}). Only what the simulator
+    keeps: no name, instance_id, private_ip, events or checks (all omitempty, so a real
+    listing has more keys, never other ones). `config.services` is left out: the
+    simulator keeps only whether the app has services, not fly-go MachineService."""
+    c = m["config"]
+    config: dict = {}
+    if c.get("env"):
+        config["env"] = dict(c["env"])
+    config["init"] = {}
+    if c.get("guest"):
+        config["guest"] = _omit_empty(c["guest"], _GUEST_JSON_KEYS)
+    if c.get("metadata"):
+        config["metadata"] = dict(c["metadata"])
+    if c.get("mounts"):
+        config["mounts"] = [_omit_empty(mt, _MOUNT_JSON_KEYS) for mt in c["mounts"]]
+    if c.get("image"):
+        config["image"] = c["image"]
+    if c.get("standbys"):
+        config["standbys"] = list(c["standbys"])
+    if c.get("stop_config"):
+        config["stop_config"] = {
+            k: c["stop_config"][k] for k in ("timeout", "signal") if k in c["stop_config"]
+        }
+    out: dict = {"id": m["id"], "state": m["state"], "region": m["region"]}
+    out["image_ref"] = image_ref(c.get("image", ""))
+    for key in ("created_at", "updated_at"):
+        if m.get(key):
+            out[key] = m[key]
+    out["config"] = config
+    out["host_status"] = "ok"
+    out["cordoned"] = False
+    return out
+
+
+def flaps_app(sim: Sim, app_name: str, wrap: str) -> dict:
+    """A Machines API call on /apps/APP/...: no GraphQL lookup first, so an app the token
+    cannot see fails in the call itself. API text (assumed), as in volumes update."""
+    sim.touch_app(app_name)
+    app = sim.state["apps"].get(app_name)
+    if app is None or app["org"] not in sim.member_orgs():
+        raise FlyError(f"{wrap}app not found")
+    return app
+
+
+def run_machine_list(sim: Sim, p: Parsed) -> None:
+    """internal/command/machine/list.go runMachineList: flaps List (state "": the API
+    leaves destroyed machines out, assumed), rendered as fly-go Machines with --json."""
+    require_session(sim, p)
+    app_name = require_app_name(sim, p)
+    flaps_app(sim, app_name, "failed to list VMs: ")
+    machines = sim.app_machines(app_name)
+    if p.get("json"):
+        sim.out.write(go_json([machine_json(m) for m in machines]))
+        return
+    quiet = p.get("quiet")
+    if not machines:
+        if not quiet:
+            sim.print(f"No machines are available on this app {app_name}")
+        return
+    if quiet:
+        # render.Table with no title and no header: one row per machine.
+        width = max(len(m["id"]) for m in machines)
+        sim.out.write("".join(f" {m['id']:<{width}} \n" for m in machines) + "\n")
+        return
+    # iostreams.go CreateLink: an OSC 8 link when isTextClickable (by environment),
+    # else the text, a space and the URL after a zero-width space in parentheses.
+    url = f"https://fly.io/apps/{app_name}/machines/"
+    env = sim.env
+    clickable = (
+        env.get("FORCE_HYPERLINK")
+        or env.get("DOMTERM")
+        or env.get("TERM_PROGRAM") in ("Hyper", "iTerm.app", "terminology", "WezTerm")
+        or env.get("WT_SESSION")
+        or env.get("KONSOLE_VERSION")
+    )
+    text = "View them in the UI here"
+    link = f"\x1b]8;;{url}\x07{text}\x1b]8;;\x07" if clickable else f"{text} (\u200b{url})"
+    sim.print(f"{len(machines)} machines have been retrieved from app {app_name}.\n{link}\n")
+    rows = []
+    for m in machines:
+        c = m["config"]
+        ref = image_ref(c.get("image", ""))
+        guest = c.get("guest") or {}
+        rows.append(
+            [
+                m["id"],
+                "",
+                m["state"],
+                "",
+                m["region"],
+                "",
+                f"{ref.get('repository', '')}:{ref.get('tag', '')}",
+                "",
+                c["mounts"][0].get("volume", "") if c.get("mounts") else "",
+                m.get("created_at", ""),
+                m.get("updated_at", ""),
+                (c.get("metadata") or {}).get("fly_process_group", ""),
+                f"{guest_size(guest)}:{guest.get('memory_mb', 0)}MB" if guest else "",
+            ]
+        )
+    sim.out.write(f"\x1b[1m{app_name}\x1b[0m\n")  # render.NewTable: aurora.Bold(title)
+    sim.out.write(
+        render_table(
+            rows,
+            "ID",
+            "Name",
+            "State",
+            "Checks",
+            "Region",
+            "Role",
+            "Image",
+            "IP Address",
+            "Volume",
+            "Created",
+            "Last Updated",
+            "Process Group",
+            "Size",
+        )
+    )
+
+
+# fly-go machine_types.go StopMachineInput/StopConfig `enums` tag.
+MACHINE_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM")
+# What the API uses when neither the stop request nor the machine's stop_config says:
+# Fly's docs give SIGINT and 5 seconds (flyctl's --signal help says "default: SIGINT").
+# API behaviour (assumed).
+API_DEFAULT_STOP_SIGNAL = "SIGINT"
+API_DEFAULT_STOP_TIMEOUT = "5s"
+
+
+def select_many_machines(sim: Sim, p: Parsed) -> tuple[str, list[dict]]:
+    """internal/command/machine/select.go checkSelectConditions + selectManyMachines."""
+    app_name = load_app_name_if_present(sim, p)
+    ids = p.args
+    if p.get("select") and ids:
+        raise FlyError("machine IDs can't be used with --select")
+    if p.get("select") and not app_name:
+        raise FlyError("an app name must be specified to use --select")
+    if not ids and not app_name:
+        raise FlyError("a machine ID or an app name is required")
+    if p.get("select") or not ids:
+        # Not a prompt.NonInteractiveError: a plain errors.New.
+        raise FlyError("a machine ID must be specified when not running interactively")
+    if not app_name:
+        # buildContextFromAppNameOrMachineID: GraphQL machine(id:) for the first ID.
+        # API text (assumed) for a machine the token cannot see.
+        found = sim.state["machines"].get(ids[0])
+        if (
+            found is None
+            or found["app"] not in sim.state["apps"]
+            or sim.state["apps"][found["app"]]["org"] not in sim.member_orgs()
+        ):
+            raise FlyError(
+                "could not get machine from GraphQL to determine app name: Could not "
+                f"find Machine {ids[0]}"
+            )
+        app_name = found["app"]
+    selected = []
+    for mid in ids:
+        # flaps Get wraps "failed to get VM %s: %w"; rewriteMachineNotFoundErrors
+        # replaces an error containing "machine not found" (the API's text, which flyctl
+        # relies on) with its own. A destroyed machine counts as not found (assumed).
+        flaps_app(sim, app_name, f"could not get machine {mid}: failed to get VM {mid}: ")
+        m = sim.state["machines"].get(mid)
+        if m is None or m["app"] != app_name or m["state"] == "destroyed":
+            raise FlyError(f"machine {mid} was not found in app '{app_name}'")
+        selected.append(m)
+    return app_name, selected
+
+
+def run_machine_stop(sim: Sim, p: Parsed) -> None:
+    """internal/command/machine/stop.go runMachineStop: every machine is looked up
+    before any is stopped (selectManyMachines), then leased (not modelled), then each is
+    stopped in turn. Stop sends the upper-cased --signal (empty when not given) and
+    --timeout only when > 0; the API then falls back on the machine's stop_config
+    (fly.toml kill_signal / kill_timeout, tomachineSetStopConfig), then its own
+    defaults. With --wait-timeout the command waits for "stopped"; the simulator's
+    machines stop at once."""
+    require_session(sim, p)
+    app_name, selected = select_many_machines(sim, p)
+    signal = p.get("signal").upper()
+    timeout = p.get("timeout")
+    for m in selected:
+        sim.print(f"Sending kill signal to machine {m['id']}...")
+        if signal and signal not in MACHINE_SIGNALS:
+            # API text (assumed): the Machines API validates the signal.
+            raise FlyError(
+                f"could not stop machine {m['id']}: failed to stop VM {m['id']}: invalid "
+                f"signal {signal}"
+            )
+        stop_config = m["config"].get("stop_config") or {}
+        m["state"] = "stopped"
+        m["updated_at"] = sim.now()
+        m["stops"] = m.get("stops", 0) + 1
+        # What flyctl sent, and what the machine got (the API's fallbacks, assumed).
+        m["last_stop"] = {
+            "requested_signal": signal,
+            "requested_timeout": go_duration_string(timeout * 10**9) if timeout > 0 else "",
+            "signal": signal or stop_config.get("signal") or API_DEFAULT_STOP_SIGNAL,
+            "timeout": (
+                go_duration_string(timeout * 10**9)
+                if timeout > 0
+                else stop_config.get("timeout") or API_DEFAULT_STOP_TIMEOUT
+            ),
+        }
+        sim.print(f"{m['id']} has been successfully stopped")
 
 
 # --------------------------------------------------------------------------------------
@@ -2587,6 +3047,7 @@ def run_scale_count(sim: Sim, p: Parsed) -> None:
         # computeActions: clone the group's first machine (standbys dropped).
         template = json.loads(json.dumps(machines[0]["config"]))
         template.pop("standbys", None)
+        template.get("env", {}).pop("FLY_STANDBY_FOR", None)
     else:
         # computeActions for a group without machines: defaults.ToMachineConfig, the
         # deployed config with each mount sized like the largest volume of its name
@@ -2772,6 +3233,13 @@ COMMANDS = [
         run_secrets_import,
     ),
     Command(
+        ("secrets", "unset"),
+        "unset [flags] NAME NAME ...",
+        [APP, CONFIG, b("detach"), b("stage"), b("dns-checks", default=True)],
+        ("min", 1),
+        run_secrets_unset,
+    ),
+    Command(
         ("secrets", "list"),
         "list [flags]",
         [APP, CONFIG, JSON],
@@ -2780,6 +3248,30 @@ COMMANDS = [
         ("ls",),
     ),
     Command(("deploy",), "deploy [WORKING_DIRECTORY]", DEPLOY_FLAGS, ("max", 1), run_deploy),
+    # internal/command/machine/machine.go (aliases machines, m), list.go (NoArgs, alias
+    # ls), stop.go (ArbitraryArgs; --select is hidden but accepted).
+    Command(
+        ("machine", "list"),
+        "list",
+        [APP, CONFIG, JSON, b("quiet", "q")],
+        ("none",),
+        run_machine_list,
+        ("ls",),
+    ),
+    Command(
+        ("machine", "stop"),
+        "stop [<id>...]",
+        [
+            APP,
+            CONFIG,
+            b("select"),
+            s("signal", "s"),
+            i("timeout"),
+            Flag("wait-timeout", "duration", "w"),
+        ],
+        ("any",),
+        run_machine_stop,
+    ),
     # internal/command/ips/list.go, allocate.go (no Args set: cobra accepts any).
     Command(("ips", "list"), "list", [APP, CONFIG, JSON], ("any",), run_ips_list, ("ls",)),
     Command(
@@ -2854,7 +3346,8 @@ COMMANDS = [
         run_storage_destroy,
     ),
 ]
-# Parent command aliases (apps.go, volumes.go, ips.go, extensions/tigris/tigris.go);
+# Parent command aliases (apps.go, volumes.go, ips.go, extensions/tigris/tigris.go,
+# machine/machine.go);
 # `secrets`, `deploy`, `scale` have none.
 PARENT_ALIASES = {
     "app": "apps",
@@ -2863,6 +3356,8 @@ PARENT_ALIASES = {
     "v": "volumes",
     "ip": "ips",
     "tigris": "storage",
+    "machines": "machine",
+    "m": "machine",
 }
 _GLOBAL_VALUE_FLAGS = {"-t", "--access-token"}
 
