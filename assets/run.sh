@@ -259,15 +259,44 @@ create_litestream_tables() {
 create_litestream_tables
 
 # Litestream's side of the metrics (litestream.yml expands these): its metrics server on loopback,
-# and its control socket, where metrics.pl reads the time of the last successful sync. Empty: off.
-export LITESTREAM_METRICS_ADDR="" LITESTREAM_SOCKET="" LITESTREAM_SOCKET_ENABLED=""
-if [[ -n "$metrics_addr" ]]; then
-  LITESTREAM_METRICS_ADDR="$litestream_metrics_addr"
-  LITESTREAM_SOCKET="$(mktemp -d "${TMPDIR:-/tmp}/litestream.XXXXXX")/control.sock" # dir mode 700
-  LITESTREAM_SOCKET_ENABLED=true
-fi
+# and its control socket, where metrics.pl reads the time of the last successful sync and the
+# backup watchdog below forces syncs. The socket is always on; the metrics server only with metrics.
+export LITESTREAM_METRICS_ADDR="" LITESTREAM_SOCKET LITESTREAM_SOCKET_ENABLED=true
+LITESTREAM_SOCKET="$(mktemp -d "${TMPDIR:-/tmp}/litestream.XXXXXX")/control.sock" # dir mode 700
+[[ -n "$metrics_addr" ]] && LITESTREAM_METRICS_ADDR="$litestream_metrics_addr"
 export_admin_key
 start_metrics "$LITESTREAM_METRICS_ADDR" "$LITESTREAM_SOCKET"
+
+# Backup watchdog. On a full volume Litestream 0.5 stops making LTX files and retries with a
+# backoff that doubles up to 5 minutes (db.go DB.monitor, DefaultSyncBackoffMax), so once space is
+# back it may sit idle for minutes; meanwhile its last-sync time keeps moving, since the replica
+# loop records a sync with nothing to ship (replica.go syncOnce). Every BACKUP_WATCHDOG_SECONDS
+# this forces a sync through the control socket (server.go handleSync: DB sync, then upload),
+# which resumes the backup as soon as it can, and says so in the log when backups stop and resume.
+# It reads a pipe this process holds open: EOF means Litestream exited, and so does the watchdog.
+backup_watchdog() {
+  local every="${BACKUP_WATCHDOG_SECONDS:-5}" state=ok out free_kib
+  while true; do
+    read -r -t "$every" _ && continue
+    (($? > 128)) || return 0
+    if out="$("$LITESTREAM_BIN" sync -socket "$LITESTREAM_SOCKET" -wait -timeout 60 "$db" 2>&1)"; then
+      [[ "$state" == ok ]] || log "backups resumed: Litestream is shipping new writes to the backup again"
+      state=ok
+    elif [[ "$state" == ok ]]; then
+      state=failing
+      if [[ "$out" == *"disk full"* || "$out" == *"disk is full"* || "$out" == *"no space left"* ]]; then
+        free_kib="$(df -Pk "$DATA_DIR" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)"
+        log "backups paused: the volume at $DATA_DIR is full (${free_kib} KiB free), so Litestream" \
+          "cannot stage new writes and nothing new reaches the backup. Grow the volume" \
+          "(volumeSizeGb) or free space; backups resume by themselves within ${every}s of that"
+      else
+        log "backups failing: a forced Litestream sync failed: ${out//$'\n'/ }"
+      fi
+    fi
+  done
+}
+exec {watchdog_pipe}> >(backup_watchdog)
+log "backup watchdog on (fd $watchdog_pipe): a forced Litestream sync every ${BACKUP_WATCHDOG_SECONDS:-5}s"
 
 # litestream -exec splits its argument like a shell (go-shellwords): quote every word.
 sqld_command="$(printf '%q ' "${sqld_env[@]}" "$SQLD_BIN" "${sqld_args[@]}" \

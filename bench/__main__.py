@@ -1,5 +1,5 @@
-"""`venv/bin/python -m bench [--quick] [--only runtime|program|PART] [--big] [--soak SECONDS]`:
-print every table.
+"""`venv/bin/python -m bench [--quick] [--only runtime|program|PART|diskfull] [--big]
+[--soak SECONDS]`: print every table.
 
 Progress goes to stderr; the tables (Markdown) go to stdout."""
 
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import program, runtime
+from . import diskfull, program, runtime
 
 # `restore` includes `restore-s3` (100 MiB and 1 GiB from the S3 target; bench/restore.py).
 RUNTIME_PARTS = ("latency", "backup", "restore", "restore-s3", "throughput", "consistency")
@@ -32,8 +32,9 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["runtime", "program", *RUNTIME_PARTS],
-                        help="one group (runtime, program) or one runtime part")  # fmt: skip
+    parser.add_argument("--only", choices=["runtime", "program", *RUNTIME_PARTS, "diskfull"],
+                        help="one group (runtime, program), one runtime part, or diskfull "
+                        "(root only: volume share before ENOSPC, on a tmpfs)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="fewer samples, no S3 restore")
     parser.add_argument("--big", action="store_true", help="also restore a 1 GB database")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     tables = []
     if args.only in (None, "program"):
         tables += program.run_all(args.quick)
-    if args.only not in ("program",):
+    if args.only == "diskfull":  # mounts a tmpfs, so root only, and only when asked
+        tables += diskfull.run(runtime.Options(quick=args.quick), keep=args.keep)
+    elif args.only not in ("program",):
         parts = set(RUNTIME_PARTS) if args.only in (None, "runtime") else {args.only}
         opt = runtime.Options(quick=args.quick, big=args.big)
         tables += runtime.run_all(opt, keep=args.keep, parts=parts)
