@@ -298,8 +298,18 @@ backup_watchdog() {
 exec {watchdog_pipe}> >(backup_watchdog)
 log "backup watchdog on (fd $watchdog_pipe): a forced Litestream sync every ${BACKUP_WATCHDOG_SECONDS:-5}s"
 
+# Only Litestream checkpoints the primary's WAL. sqld's own autocheckpoint (every 1000 WAL
+# frames, PASSIVE, upgraded to TRUNCATE one time in ten: connection_manager.rs checkpoint) is
+# held back only by Litestream's long read transaction, and Litestream loses that transaction
+# whenever a control-socket sync (the watchdog's) opens the database or checkpoints: it is begun
+# with that request's context, which ends with the request (db.go init/execCheckpoint,
+# server.go handleSync). sqld then backfilled frames Litestream had not staged and restarted the
+# WAL; Litestream took the restart as harmless (verify: lastPageMatch, detectFullCheckpoint) and
+# the backup lost those commits. A checkpoint interval turns sqld's autocheckpoint off
+# (namespace/configurator/helpers.rs); a year means its periodic one never comes in practice.
+# Litestream's own checkpoints stage every frame first (checkpointWithExecutor).
 # litestream -exec splits its argument like a shell (go-shellwords): quote every word.
 sqld_command="$(printf '%q ' "${sqld_env[@]}" "$SQLD_BIN" "${sqld_args[@]}" \
-  --grpc-listen-addr "$grpc_addr")"
+  --grpc-listen-addr "$grpc_addr" --checkpoint-interval-s 31536000)"
 log "starting litestream replicate -config $LITESTREAM_CONFIG -exec sqld"
 exec "$LITESTREAM_BIN" replicate -config "$LITESTREAM_CONFIG" -exec "$sqld_command"
