@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_command import local
 
-from infra import assets, flyctl, keys, local_stack
+from infra import assets, flyctl, keys, local_stack, primary_move
 from infra.settings import StackSettings
 
 
@@ -26,8 +26,14 @@ class Database(pulumi.ComponentResource):
     def __init__(self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions = None):
         super().__init__("letter-unboxed-db:index:Database", name, None, opts)
         self.settings = settings
-        signing_key = keys.jwt_signing_key(settings, self)
-        self.grpc_tls = keys.grpc_tls(settings, self)
+        if settings.target == "local":
+            local_stack.check_move(settings)  # the data's folder, read where it is
+        # Records where the primary and its backup are; its hook refuses, in preview, a move of
+        # the primary that would lose data. Everything else waits for it.
+        self.primary_region = primary_move.marker(settings, self._child())
+        after = [self.primary_region]
+        signing_key = keys.jwt_signing_key(settings, self, after)
+        self.grpc_tls = keys.grpc_tls(settings, self, after)
         self.secrets = self._secret_values(signing_key)
 
         if settings.target == "fly":
@@ -54,7 +60,9 @@ class Database(pulumi.ComponentResource):
                 )
             )
 
-        self._destroy_guard([signing_key, *self.grpc_tls.resources, *made, issued_at])
+        self._destroy_guard(
+            [self.primary_region, signing_key, *self.grpc_tls.resources, *made, issued_at]
+        )
         self.app_name = pulumi.Output.from_input(settings.app_name)
         self.read_write_token = token("rw")
         self.read_only_token = token("ro")
@@ -122,7 +130,9 @@ class Database(pulumi.ComponentResource):
             ),
             triggers=[s.app_name, s.org],
             logging=shown,
-            opts=self._child(protect=s.protect, delete_before_replace=True),
+            opts=self._child(
+                protect=s.protect, delete_before_replace=True, depends_on=[self.primary_region]
+            ),
         )
         # Before the first deploy, which would otherwise leave the app without any address.
         public_ips = local.Command(
@@ -150,7 +160,10 @@ class Database(pulumi.ComponentResource):
                 opts=self._child(depends_on=[app], delete_before_replace=True, **opts),
             )
 
-        primary_volume = volumes(s.primary_region, 1, protect=s.protect)
+        # Not protected but, on a protected stack, kept on Fly when its resource goes: after a
+        # move of the primary, the old region's volume is released by hand (README, "Moving the
+        # primary"). `pulumi destroy` is stopped by the destroy-guard all the same.
+        primary_volume = volumes(s.primary_region, 1, retain_on_delete=s.protect)
         before_deploy: list[pulumi.Resource] = [primary_volume, public_ips]
         if s.backup_target == "tigris":
             # Before the first deploy, so the first primary already backs up. Its output is
@@ -179,8 +192,9 @@ class Database(pulumi.ComponentResource):
         # The digests are inputs, so a change is an update (deploy again), not a replace: a
         # replace would also run the delete, which stops the primary machine.
         release = flyctl.deploy(
-            fly, s.app_name, build_dir.as_posix(), s.deploy_strategy, s.deploy_wait_timeout
-        )
+            fly, s.app_name, build_dir.as_posix(), s.deploy_strategy, s.deploy_wait_timeout,
+            s.primary_region, s.kill_timeout_seconds,
+        )  # fmt: skip
         deploy = local.Command(
             "deploy",
             **flyctl.command(

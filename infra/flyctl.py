@@ -278,9 +278,16 @@ def secrets_stdin(secrets: dict[str, str]) -> str:
     return text
 
 
-def deploy(flyctl: str, app: str, build_dir: str, strategy: str, wait_timeout: str) -> FlyScript:
-    """Build BUILD_DIR remotely and deploy it (deploy.sh). canary is refused with mounts
+def deploy(
+    flyctl: str, app: str, build_dir: str, strategy: str, wait_timeout: str,
+    primary_region: str, kill_timeout_s: int,
+) -> FlyScript:  # fmt: skip
+    """Build BUILD_DIR remotely and deploy it, moving the primary to primary_region first when
+    it runs elsewhere (deploy.sh). canary is refused with mounts
     (internal/appconfig/validation.go), so only rolling, immediate and bluegreen are taken."""
+    _check(primary_region, _REGION, "region")
+    if kill_timeout_s < 1:
+        raise ValueError("kill timeout must be at least 1 second")
     if strategy not in DEPLOY_STRATEGIES:
         raise ValueError(
             f"deploy strategy {strategy!r} is not one of {', '.join(DEPLOY_STRATEGIES)} "
@@ -295,4 +302,5 @@ def deploy(flyctl: str, app: str, build_dir: str, strategy: str, wait_timeout: s
     return _script(
         "deploy.sh", flyctl, app,
         build_dir=build_dir, deploy_strategy=strategy, deploy_wait_timeout=wait_timeout,
+        primary_region=primary_region, kill_timeout_s=kill_timeout_s,
     )  # fmt: skip

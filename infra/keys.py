@@ -38,12 +38,15 @@ def mint_token(private_key_pem: str, access: str, issued_at: int, expiry_days: i
     return jwt.encode(claims, private_key_pem, algorithm="EdDSA")
 
 
-def jwt_signing_key(settings: StackSettings, parent: pulumi.Resource) -> tls.PrivateKey:
-    """Bumping keyVersion renames the resource: a new key replaces the old one."""
+def jwt_signing_key(
+    settings: StackSettings, parent: pulumi.Resource, after: list[pulumi.Resource]
+) -> tls.PrivateKey:
+    """Bumping keyVersion renames the resource: a new key replaces the old one. `after`: what
+    must have passed first (a refused change makes no key)."""
     return tls.PrivateKey(
         f"jwt-key-v{settings.key_version}",
         algorithm="ED25519",
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=after),
     )
 
 
@@ -67,11 +70,14 @@ def grpc_server_names(settings: StackSettings) -> list[str]:
     return ["sqld", f"{region}.{app}.internal", f"{app}.internal", "localhost"]
 
 
-def grpc_tls(settings: StackSettings, parent: pulumi.Resource) -> GrpcTls:
+def grpc_tls(
+    settings: StackSettings, parent: pulumi.Resource, after: list[pulumi.Resource]
+) -> GrpcTls:
     """A private CA that signs one server certificate (the primary) and one client certificate
-    (the replicas). Only holders of a CA-signed client certificate can replicate."""
+    (the replicas). Only holders of a CA-signed client certificate can replicate. `after`: what
+    must have passed first (the server certificate names the primary's region)."""
     v = settings.tls_version
-    opts = pulumi.ResourceOptions(parent=parent)
+    opts = pulumi.ResourceOptions(parent=parent, depends_on=after)
     made: list[pulumi.Resource] = []
 
     def key(name: str) -> tls.PrivateKey:

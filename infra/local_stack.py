@@ -132,6 +132,13 @@ def refuse_unsafe_move(settings: StackSettings, here: dict | None) -> None:
     )])  # fmt: skip
 
 
+def check_move(settings: StackSettings) -> None:
+    """Refuses, before any resource is registered, a move that would leave the primary empty
+    (see refuse_unsafe_move); reads where the data is, so it also holds for stacks that have
+    no record of their last region in Pulumi's state."""
+    refuse_unsafe_move(settings, primary_placement(STATE_ROOT / pulumi.get_stack()))
+
+
 def run(
     parent: pulumi.Resource,
     settings: StackSettings,
@@ -151,7 +158,6 @@ def run(
     node_env = pulumi.Output.secret(secrets.apply(lambda v: {**v, **fly_like_env}))
     probe_env = pulumi.Output.secret({localnode.PROBE_TOKEN_VAR: probe_token})
     all_nodes = nodes(settings)
-    refuse_unsafe_move(settings, primary_placement(state_dir))
     generations = node_generations(state_dir, all_nodes, probe_env)
     primary_grpc = f"http://localhost:{settings.local_grpc_port}"
     started: list[local.Command] = []

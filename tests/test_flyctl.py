@@ -74,14 +74,20 @@ def fly(tmp_path: Path) -> Fly:
     return Fly(tmp_path)
 
 
-def build_context(root: Path) -> Path:
+def build_context(root: Path, primary_region: str = "yyz") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "fly.toml").write_text(
-        f'app = "{APP}"\nprimary_region = "yyz"\n\n[mounts]\n  source = "data"\n'
-        '  destination = "/data"\n'
+        f'app = "{APP}"\nprimary_region = "{primary_region}"\nkill_timeout = 30\n\n'
+        '[mounts]\n  source = "data"\n  destination = "/data"\n'
     )
     (root / "Dockerfile").write_text("FROM scratch\n")
     return root
+
+
+def release(root: Path, primary_region: str = "yyz") -> flyctl.FlyScript:
+    """deploy.sh for a minimal build context in root."""
+    context = str(build_context(root, primary_region))
+    return flyctl.deploy("fly", APP, context, "rolling", "5m", primary_region, 30)
 
 
 # --- apps
@@ -203,7 +209,7 @@ def test_volumes_destroy_removes_every_volume_of_that_name_there(fly: Fly) -> No
 def deployed_with_replicas(fly: Fly, tmp_path: Path, count: int) -> None:
     fly.ok(flyctl.app_create("fly", APP, ORG))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
-    fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
+    fly.ok(release(tmp_path / "b"))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", count))
     fly.ok(flyctl.scale_count("fly", APP, "ams", count, "data"))
 
@@ -257,7 +263,7 @@ def test_a_first_deploy_after_public_ips_keeps_them(fly: Fly, tmp_path: Path) ->
     fly.ok(flyctl.app_create("fly", APP, ORG))
     fly.ok(flyctl.public_ips("fly", APP))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
-    fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
+    fly.ok(release(tmp_path / "b"))
     assert sorted(ip["type"] for ip in flysim.ips(fly.state, APP)) == ["shared_v4", "v6"]
 
 
@@ -305,7 +311,7 @@ def test_deploy_then_scale_up_and_down_reusing_volumes(fly: Fly, tmp_path: Path)
     [primary_vol] = [v["id"] for v in fly.volumes()]
     fly.ok(flyctl.secrets_import("fly", APP), stdin=flyctl.secrets_stdin({"K": PEM}))
     build = build_context(tmp_path / "build")
-    fly.ok(flyctl.deploy("fly", APP, str(build), "rolling", "5m"))
+    fly.ok(flyctl.deploy("fly", APP, str(build), "rolling", "5m", "yyz", 30))
     [primary] = fly.machines()
     assert (primary["region"], primary["volume"]) == ("yyz", primary_vol)
 
@@ -318,7 +324,7 @@ def test_deploy_then_scale_up_and_down_reusing_volumes(fly: Fly, tmp_path: Path)
 
     # A second deploy updates every machine instead of adding any.
     (build / "run.sh").write_text("#!/bin/sh\n")
-    fly.ok(flyctl.deploy("fly", APP, str(build), "rolling", "5m"))
+    fly.ok(flyctl.deploy("fly", APP, str(build), "rolling", "5m", "yyz", 30))
     machines = fly.machines()
     assert len(machines) == 3
     assert {m["release_version"] for m in machines} == {2}
@@ -334,7 +340,7 @@ def test_deploy_works_from_a_relative_build_dir_and_another_cwd(fly: Fly, tmp_pa
     build_context(tmp_path / "stack" / "build")
     elsewhere = tmp_path / "stack"
     (elsewhere / "fly.toml").write_text('app = "wrong-app"\nprimary_region = "ams"\n')
-    fly.ok(flyctl.deploy("fly", APP, "build", "immediate", "300"), cwd=elsewhere)
+    fly.ok(flyctl.deploy("fly", APP, "build", "immediate", "300", "yyz", 30), cwd=elsewhere)
     [machine] = fly.machines()
     assert machine["region"] == "yyz"
 
@@ -364,7 +370,9 @@ def test_a_failed_step_converges_when_retried(fly: Fly, tmp_path: Path) -> None:
     assert len(fly.volumes()) == 1
 
     flysim.inject_failure(fly.state, r"^deploy ", message="builder went away")
-    deploy = flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m")
+    deploy = flyctl.deploy(
+        "fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m", "yyz", 30
+    )
     assert fly.run(deploy).returncode == 1
     assert fly.machines() == []
     fly.ok(deploy)
@@ -379,7 +387,7 @@ def test_no_secret_or_token_reaches_argv_or_the_recorded_environment(
     fly.ok(flyctl.app_create("fly", APP, ORG))
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
     fly.ok(flyctl.secrets_import("fly", APP), stdin=flyctl.secrets_stdin({"A": secret, "KEY": PEM}))
-    fly.ok(flyctl.deploy("fly", APP, str(build_context(tmp_path / "b")), "rolling", "5m"))
+    fly.ok(release(tmp_path / "b"))
     calls = flysim.calls(fly.state)
     recorded = json.dumps(calls)
     for needle in (secret, "BEGIN PRIVATE KEY", "test-org-token"):
@@ -404,7 +412,7 @@ def _all_scripts() -> dict[str, flyctl.FlyScript]:
         "volumes-ensure.sh": flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 2),
         "volumes-destroy.sh": flyctl.volumes_destroy("fly", APP, "data", "ams"),
         "secrets-import.sh": flyctl.secrets_import("fly", APP),
-        "deploy.sh": flyctl.deploy("fly", APP, "build dir/prod", "bluegreen", "5m"),
+        "deploy.sh": flyctl.deploy("fly", APP, "build dir/prod", "bluegreen", "5m", "yyz", 30),
         "scale-count.sh": flyctl.scale_count("fly", APP, "ams", 2, "data"),
         "scale-to-zero.sh": flyctl.scale_to_zero("fly", APP, "ams"),
         "storage-ensure.sh": flyctl.storage_ensure("fly", APP, "backups-bucket"),
@@ -476,15 +484,16 @@ def test_an_odd_flyctl_path_and_a_build_dir_starting_with_a_dash_work(
     fly.ok(flyctl.app_create(str(odd / "flyctl"), APP, ORG))
     fly.ok(flyctl.volumes_ensure(str(odd / "flyctl"), APP, SPEC, "yyz", 1))
     build_context(tmp_path / "-build")
-    fly.ok(flyctl.deploy(str(odd / "flyctl"), APP, "-build", "rolling", "5m"))
+    fly.ok(flyctl.deploy(str(odd / "flyctl"), APP, "-build", "rolling", "5m", "yyz", 30))
     assert len(fly.machines()) == 1
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: flyctl.deploy("fly", APP, "b", "canary", "5m"),
-        lambda: flyctl.deploy("fly", APP, "b", "rolling", "five minutes"),
+        lambda: flyctl.deploy("fly", APP, "b", "canary", "5m", "yyz", 30),
+        lambda: flyctl.deploy("fly", APP, "b", "rolling", "five minutes", "yyz", 30),
+        lambda: flyctl.deploy("fly", APP, "b", "rolling", "5m", "yyz; rm", 30),
         lambda: flyctl.app_create("fly", "My App", ORG),
         lambda: flyctl.VolumeSpec("data;rm", 1, 5, "shared-cpu-1x", 256),
         lambda: flyctl.VolumeSpec("data", 1, 5, "huge-1x", 256),
@@ -496,3 +505,53 @@ def test_an_odd_flyctl_path_and_a_build_dir_starting_with_a_dash_work(
 def test_bad_inputs_are_refused_before_any_script_exists(call) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+# --- moving the primary
+
+
+def test_a_new_primary_region_stops_the_old_primary_gracefully_then_starts_one_there(
+    fly: Fly, tmp_path: Path
+) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    first = fly.ok(release(tmp_path / "v1"))
+    assert first.splitlines()[-1] == "deployed with primary region yyz"
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 1))
+    fly.ok(flyctl.scale_count("fly", APP, "ams", 1, "data"))
+    [old_primary] = fly.machines(region="yyz")
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "fra", 1))
+    seen = len(flysim.calls(fly.state))
+
+    out = fly.ok(release(tmp_path / "v2", "fra"), previous_stdout=first)
+    calls = [c["argv"] for c in flysim.calls(fly.state)[seen:]]
+    assert [c[:2] for c in calls] == [
+        ["machine", "list"], ["machine", "stop"], ["scale", "count"],
+        ["deploy", str(tmp_path / "v2")], ["scale", "count"],
+    ]  # fmt: skip
+    assert calls[1][2] == old_primary["id"]
+    assert calls[1][3:] == [
+        "-a", APP, "--signal", "SIGTERM", "--timeout", "30", "--wait-timeout", "60s",
+    ]  # fmt: skip
+    assert calls[2][2:5] == ["0", "--region", "yyz"] and calls[4][2:5] == ["1", "--region", "fra"]
+    assert "moving the primary from yyz to fra" in out
+    assert out.splitlines()[-1] == "deployed with primary region fra"
+    # The replica follows the new primary; the old one was stopped with SIGTERM first.
+    assert {m["region"]: m["config"]["env"]["PRIMARY_REGION"] for m in fly.machines()} == {
+        "ams": "fra", "fra": "fra",
+    }  # fmt: skip
+    stopped = flysim.load_state(fly.state)["machines"][old_primary["id"]]["last_stop"]
+    assert (stopped["signal"], stopped["timeout"]) == ("SIGTERM", "30s")
+    # Its volume is left for the volume's own resource.
+    assert len(fly.volumes(region="yyz")) == 1
+
+
+def test_a_deploy_in_the_region_of_the_previous_one_asks_nothing_more(
+    fly: Fly, tmp_path: Path
+) -> None:
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    first = fly.ok(release(tmp_path / "v1"))
+    seen = len(flysim.calls(fly.state))
+    fly.ok(release(tmp_path / "v2"), previous_stdout=first)
+    assert [c["argv"][0] for c in flysim.calls(fly.state)[seen:]] == ["deploy"]

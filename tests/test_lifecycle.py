@@ -37,7 +37,7 @@ def deployed(stack) -> Stack:
 
 FIRST_UP_OF_PROD = [
     "ips list", "ips allocate-v6", "ips allocate-v4",
-    "storage status", "secrets list", "storage create",
+    "storage status", "secrets list", "storage create", "machine list",
     "volumes list", "volumes create yyz", "volumes list", "volumes create ams",
     "volumes list", "volumes create sin", "secrets import", "deploy",
     "scale count ams", "volumes list", "scale count sin", "volumes list",
@@ -454,3 +454,67 @@ def test_a_protected_stack_keeps_its_bucket_through_destroy_and_a_target_change(
     assert not changed.ok
     assert "backup-bucket\" cannot be deleted" in changed.log_text
     assert len(flysim.buckets(small.fly_state, app=APP)) == 1
+
+
+# Moving the primary: a new primaryRegion, with the backup off the machine.
+
+
+def test_a_new_primary_region_moves_the_primary_through_the_backup(deployed):
+    [old_primary] = flysim.machines(deployed.fly_state, APP, region="yyz")
+    result = deployed.up(**{key("primaryRegion"): "fra"})
+    assert result.ok, result.log_text
+    done = verbs(deployed.new_calls())
+    # The new region's volume first; then the old primary stops (SIGTERM, Litestream's last
+    # sync) and goes; the release moves every replica to the new primary, which starts on its
+    # empty volume (run.sh restores the backup); the old volume goes last.
+    order = ["volumes create fra", "machine stop", "scale count yyz", "deploy", "scale count fra",
+             "volumes destroy"]  # fmt: skip
+    assert [v for v in done if v in order] == order
+    assert deployed.machines_per_region() == {"fra": 1, "ams": 1, "sin": 2}
+    envs = {m["config"]["env"]["PRIMARY_REGION"] for m in flysim.machines(deployed.fly_state, APP)}
+    assert envs == {"fra"}
+    stop = flysim.load_state(deployed.fly_state)["machines"][old_primary["id"]]["last_stop"]
+    assert stop["signal"] == "SIGTERM" and stop["timeout"] == "30s"  # killTimeoutSeconds
+    assert deployed.volumes("yyz") == [] and len(deployed.volumes("fra")) == 1
+    assert len(flysim.buckets(deployed.fly_state, app=APP)) == 1  # the same backup, kept
+    again = deployed.up()
+    assert again.ok and not again.changes() and deployed.new_calls() == []
+
+
+def test_a_protected_stack_moves_too_and_keeps_the_old_volume_for_later(protected):
+    result = protected.up(**{key("primaryRegion"): "fra"})
+    assert result.ok, result.log_text
+    assert protected.machines_per_region() == {"fra": 1, "ams": 1, "sin": 2}
+    [kept] = protected.volumes("yyz")
+    running = {m["id"] for m in flysim.machines(protected.fly_state, APP)}
+    assert kept["attached_machine_id"] not in running  # its machine is gone; it detaches
+    assert "volume-yyz" not in protected.harness.resource_names()  # released, kept on Fly
+    assert not protected.destroy().ok  # still protected as a whole
+
+
+def test_a_move_with_file_backups_is_refused_in_preview_before_anything_runs(stack):
+    assert stack.up(**{key("backupTarget"): "file"}).ok
+    stack.new_calls()
+    before = secret_state(stack)
+    planned = stack.preview()
+    assert planned.ok
+    for run in (stack.preview, stack.up):
+        stack.config[key("primaryRegion")] = "fra"
+        result = run()
+        assert not result.ok
+        assert result.error.startswith(
+            'before hook "refuse-a-primary-move-that-loses-data" failed: '
+            "letter-unboxed-db:primaryRegion yyz -> fra: with backupTarget file"
+        )
+    assert stack.new_calls() == []
+    assert secret_state(stack) == before  # no key or certificate made either
+    assert stack.machines_per_region() == {"yyz": 1, "ams": 1, "sin": 2}
+
+
+def test_a_move_in_the_same_run_as_a_new_backup_is_refused(stack):
+    assert stack.up(**{key("backupTarget"): "file"}).ok
+    stack.new_calls()
+    result = stack.up(**{key("backupTarget"): "tigris", key("primaryRegion"): "fra"})
+    assert not result.ok
+    assert "in the same run as a new backup location" in result.error
+    assert stack.new_calls() == []

@@ -1,4 +1,5 @@
-# Build $BUILD_DIR remotely and deploy it to $APP_NAME.
+# Build $BUILD_DIR remotely and deploy it to $APP_NAME; when $PRIMARY_REGION changed, move the
+# primary there first.
 #
 # `deploy DIR -a APP --config DIR/fly.toml --dockerfile DIR/Dockerfile --remote-only
 # --ha=false --strategy S --wait-timeout T --yes` (internal/command/deploy/deploy.go). flyctl
@@ -8,8 +9,62 @@
 # --ha is a bool flag: it takes its value only as `--ha=false` (spf13/pflag); with [mounts]
 # flyctl makes one machine anyway. --yes answers confirmations; deploy's remaining prompts
 # (detaching a volume) fail when not interactive whatever the flag says.
+#
+# Moving the primary. flyctl sets PRIMARY_REGION in every machine's env from fly.toml's
+# primary_region (internal/appconfig/machines.go), so the deployed one is read back from
+# `machine list --json` (machine/list.go: fly-go Machine, config.env). The last line this
+# script prints names the region it deployed with; when the previous run's (pulumi-command
+# passes it in PULUMI_COMMAND_STDOUT) names this one, nothing is looked up. A deploy updates
+# machines where they are and makes none in a new primary region while any machine exists
+# (deploy/machines_deploymachinesapp.go), so the move is:
+# 1. `machine stop ID -a APP --signal SIGTERM --timeout K --wait-timeout W` (machine/stop.go):
+#    the old primary stops as Fly stops it, and Litestream ships its last writes;
+# 2. `scale count 0 --region OLD` removes it (count_machines.go destroys without a stop, so
+#    it comes second); its volume stays, for the volume's own resource to release;
+# 3. the deploy: every replica now follows PRIMARY_REGION;
+# 4. `scale count 1 --region NEW` starts the new primary from the new release
+#    (count_machines.go clones the group's machine config), on the volume made there before;
+#    run.sh finds no database and restores the backup.
 set -u
 context=$(CDPATH='' cd "$BUILD_DIR" && pwd -P) || exit 1
-exec "$FLYCTL" deploy "$context" -a "$APP_NAME" --config "$context/fly.toml" \
+
+# "ID REGION PRIMARY_REGION" per machine, from `machine list --json` on stdin (Go's encoder,
+# 4-space indent: a machine's own fields at 8 spaces, its config.env entries deeper).
+machine_rows() {
+  awk '
+function str(s) { sub(/^[^:]*: "/, "", s); sub(/",?[ \t\r]*$/, "", s); return s }
+/^        "id": "/ { id = str($0) }
+/^        "region": "/ { rg = str($0) }
+/^ +"PRIMARY_REGION": "/ { pr = str($0) }
+/^    }/ { if (id != "") print id, rg, pr; id = ""; rg = ""; pr = "" }
+'
+}
+
+previous=$(printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n 's/^deployed with primary region //p' | tail -n 1)
+if [ "$previous" != "$PRIMARY_REGION" ]; then
+  listed=$("$FLYCTL" machine list -a "$APP_NAME" --json 2>&1) || case $listed in
+    *'Could not find App'*|*'No machines are available'*) listed="" ;;
+    *) printf '%s\n' "$listed" >&2; exit 1 ;;
+  esac
+  rows=$(printf '%s\n' "$listed" | machine_rows)
+  old=$(printf '%s\n' "$rows" | awk -v new="$PRIMARY_REGION" 'NF == 3 && $3 != new { print $3; exit }')
+  if [ -n "$old" ]; then
+    ids=$(printf '%s\n' "$rows" | awk -v old="$old" '$2 == old { print $1 }')
+    echo "moving the primary from $old to $PRIMARY_REGION"
+    if [ -n "$ids" ]; then
+      # shellcheck disable=SC2086 # machine ids are single words
+      "$FLYCTL" machine stop $ids -a "$APP_NAME" --signal SIGTERM --timeout "$KILL_TIMEOUT_S" \
+        --wait-timeout "$((KILL_TIMEOUT_S + 30))s" || exit 1
+      "$FLYCTL" scale count 0 --region "$old" -a "$APP_NAME" --yes || exit 1
+    fi
+  fi
+fi
+
+"$FLYCTL" deploy "$context" -a "$APP_NAME" --config "$context/fly.toml" \
   --dockerfile "$context/Dockerfile" --remote-only --ha=false \
-  --strategy "$DEPLOY_STRATEGY" --wait-timeout "$DEPLOY_WAIT_TIMEOUT" --yes
+  --strategy "$DEPLOY_STRATEGY" --wait-timeout "$DEPLOY_WAIT_TIMEOUT" --yes || exit 1
+if [ -n "${old:-}" ]; then
+  "$FLYCTL" scale count 1 --region "$PRIMARY_REGION" -a "$APP_NAME" --yes || exit 1
+  echo "the primary now runs in $PRIMARY_REGION; the $old volume is released by its own step"
+fi
+echo "deployed with primary region $PRIMARY_REGION"
