@@ -1,4 +1,4 @@
-"""`venv/bin/python -m bench [--quick] [--only runtime|program|PART|diskfull] [--big]
+"""`venv/bin/python -m bench [--quick] [--only runtime|program|PART|diskfull|move] [--big]
 [--soak SECONDS]`: print every table.
 
 Progress goes to stderr; the tables (Markdown) go to stdout."""
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import diskfull, program, runtime
+from . import diskfull, move, program, runtime
 
 # `restore` includes `restore-s3` (100 MiB and 1 GiB from the S3 target; bench/restore.py).
 RUNTIME_PARTS = ("latency", "backup", "restore", "restore-s3", "throughput", "consistency")
@@ -32,9 +32,11 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["runtime", "program", *RUNTIME_PARTS, "diskfull"],
-                        help="one group (runtime, program), one runtime part, or diskfull "
-                        "(root only: volume share before ENOSPC, on a tmpfs)")  # fmt: skip
+    parser.add_argument("--only",
+                        choices=["runtime", "program", *RUNTIME_PARTS, "diskfull", "move"],
+                        help="one group (runtime, program), one runtime part, diskfull "
+                        "(root only: volume share before ENOSPC, on a tmpfs) or move (the "
+                        "local stack's primary moved under writers)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="fewer samples, no S3 restore")
     parser.add_argument("--big", action="store_true", help="also restore a 1 GB database")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         tables += program.run_all(args.quick)
     if args.only == "diskfull":  # mounts a tmpfs, so root only, and only when asked
         tables += diskfull.run(runtime.Options(quick=args.quick), keep=args.keep)
+    elif args.only == "move":
+        tables += move.run_all(args.quick)
     elif args.only not in ("program",):
         parts = set(RUNTIME_PARTS) if args.only in (None, "runtime") else {args.only}
         opt = runtime.Options(quick=args.quick, big=args.big)

@@ -52,10 +52,12 @@ def flyctl_calls() -> Table:
             rows.append([label, str(count), ("= " if exact else "≤ ") + str(target), met(ok),
                          shown])  # fmt: skip
 
-        # app, 3 for addresses, 2 for the primary's volume, secrets, deploy; per replica region:
-        # list and create its volumes, scale count, check for volumes left over.
+        # app, 3 for addresses, 2 for the primary's volume, 3 for the Tigris bucket (status,
+        # secrets list, create), secrets, 2 for the deploy (machine list: is the primary
+        # moving?); per replica region: list and create its volumes, scale count, check for
+        # volumes left over.
         step(f"first `up` of prod, replicas {', '.join(regions)} ({n_regions} replica regions)",
-             stack.up, 8 + 4 * n_regions, exact=False)  # fmt: skip
+             stack.up, 12 + 4 * n_regions, exact=False)  # fmt: skip
         step("`up` again, nothing changed", stack.up, 0)
         step("`preview`, nothing changed", stack.preview, 0)
         changed = [regions[0], regions[1].split("=")[0] + "=3"]
@@ -76,7 +78,9 @@ def flyctl_calls() -> Table:
         step("`destroy` of the protected stack (refused)", stack.destroy, 0, expect_ok=False)
         step("`up` after the refused destroy", stack.up, 0)
         step("`up`, protect unset", lambda: stack.up(**{key("protect"): "false"}), 0)
-        step("`destroy`", stack.destroy, 4 + 4 * n_regions, exact=False)
+        # each region scaled to 0, its volumes listed and destroyed, the bucket and its
+        # secrets, the app
+        step("`destroy`", stack.destroy, 6 + 4 * n_regions, exact=False)
         total = len(flysim.calls(stack.fly_state))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -84,7 +88,7 @@ def flyctl_calls() -> Table:
         "The real program (a copy of `__main__.py`, `infra/`, `assets/`) through tests/harness "
         "against the flyctl simulator (tests/fakes/flysim.py); a call is one `fly` invocation "
         f"recorded by the simulator ({total} in this sequence). Target for the first `up`: "
-        "8 + 4 per replica region.",
+        "12 + 4 per replica region.",
     ]
     header = ["scenario", "flyctl calls", "target", "met?", "calls"]
     return Table("flyctl calls per lifecycle step", header, rows, notes)

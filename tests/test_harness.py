@@ -805,7 +805,9 @@ def test_a_before_update_hook_that_raises_fails_the_step_in_preview_when_on_dry_
     assert stack.new_lines() == ["marker yyz", "after yyz"]
     planned = stack.preview(onDryRun=True, region="ams")
     assert not planned.ok
-    assert planned.error == 'before hook "refuse-region-change" failed: REGION yyz -> ams is refused'
+    assert planned.error == (
+        'before hook "refuse-region-change" failed: REGION yyz -> ams is refused'
+    )
     refused = stack.up(onDryRun=True, region="ams")
     assert not refused.ok and refused.error == planned.error
     assert stack.new_lines() == []  # the hook runs before the update, and nothing after it

@@ -518,3 +518,36 @@ def test_a_move_in_the_same_run_as_a_new_backup_is_refused(stack):
     assert not result.ok
     assert "in the same run as a new backup location" in result.error
     assert stack.new_calls() == []
+
+
+def test_a_stack_with_file_backups_switches_to_tigris_in_one_up(small):
+    assert small.up(**{key("backupTarget"): "file"}).ok
+    small.new_calls()
+    result = small.up(**{key("backupTarget"): "tigris"})
+    assert result.ok, result.log_text
+    done = verbs(small.new_calls())
+    # flyctl deploys the bucket's secrets itself (a restart), then the new litestream.yml ships.
+    assert done.index("storage create") < done.index("deploy")
+    app = flysim.app_record(small.fly_state, APP)
+    assert set(app["secrets"]) >= set(TIGRIS_SECRETS)
+    [machine] = flysim.machines(small.fly_state, APP)
+    assert machine["secrets_digest"] == flysim.secrets_digest_of(app)
+
+
+def test_a_clone_gets_the_sources_keys_as_secrets_and_nowhere_else(small):
+    clone = {
+        key("restoreFrom"): "s3://letter-unboxed-db-prod-backup/backups",
+        key("restoreFromTime"): "2026-11-30T01:02:03Z",
+        key("restoreFromAccessKeyId"): "tid_CloneReadOnlyKeyId",
+        key("restoreFromSecretAccessKey"): "tsec_CloneReadOnlySecret0123456789",
+    }
+    small.secret_keys = [key("restoreFromAccessKeyId"), key("restoreFromSecretAccessKey")]
+    result = small.up(**clone)
+    assert result.ok, result.log_text
+    secrets = flysim.app_record(small.fly_state, APP)["secrets"]
+    assert secrets["RESTORE_FROM_ACCESS_KEY_ID"]["value"] == "tid_CloneReadOnlyKeyId"
+    calls_text = json.dumps(flysim.load_state(small.fly_state)["calls"])
+    state_text = small.harness.state_path.read_text()
+    for value in ("tid_CloneReadOnlyKeyId", "tsec_CloneReadOnlySecret0123456789"):
+        assert value not in calls_text and value not in result.log_text
+        assert value not in state_text

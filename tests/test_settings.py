@@ -239,3 +239,12 @@ def test_the_clones_keys_are_refused_in_plain_text_and_never_echoed():
     assert "clone-secret-value" not in str(caught.value)
     secret = {"restoreFromAccessKeyId", "restoreFromSecretAccessKey"}
     assert parse_settings({"appName": "ok", **CLONE_OK}, secret_keys=secret).restore_from
+
+
+def test_a_tigris_stack_cannot_clone_its_own_bucket():
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({
+            "appName": "letter-unboxed-db", "restoreFrom": "s3://letter-unboxed-db-backup/backups",
+            "restoreFromAccessKeyId": "a", "restoreFromSecretAccessKey": "b",
+        })  # fmt: skip
+    assert "is this stack's own backup target" in str(caught.value)
