@@ -1036,6 +1036,30 @@ def test_storage_create_sets_the_five_secrets_and_prints_every_value(state: Path
     assert [(s["name"], s["status"]) for s in listed] == [(k, "Staged") for k in TIGRIS_KEYS]
 
 
+def test_storage_create_with_log_level_debug_writes_the_keys_to_stderr(state: Path) -> None:
+    # internal/cli/cli.go Run: the context's logger is logger.FromEnv(io.ErrOut), at Debug
+    # when LOG_LEVEL=debug (internal/logger/logger.go levelFromEnv); flyutil.go
+    # NewClientFromOptions hands it to fly-go, whose LoggingTransport (fly-go v0.9.6 http.go
+    # logRequest, loggingReadCloser) logs every GraphQL request and response body at Debug:
+    # createAddOn's answer carries the bucket's environment (gql ExtensionData), the secret
+    # key included, and setSecrets' request every value.
+    new_app(state)
+    quiet = storage_create(state, "-a", "my-app", "-n", "quiet-bucket", "--yes")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    fly(state, "storage", "destroy", "-a", "my-app", "--yes")
+    fly(state, "secrets", "unset", *TIGRIS_KEYS, "-a", "my-app", "--stage")
+    loud = fly(
+        state, "storage", "create", "-a", "my-app", "-n", "loud-bucket", "--yes",
+        extra_env={"LOG_LEVEL": "debug"},
+    )  # fmt: skip
+    assert loud.returncode == 0, loud.stderr
+    [bucket] = flysim.buckets(state)
+    secret = bucket["environment"]["AWS_SECRET_ACCESS_KEY"]
+    assert secret in loud.stdout
+    debug = [line for line in loud.stderr.splitlines() if secret in line]
+    assert len(debug) == 2 and all(line.startswith("DEBUG ") for line in debug)
+
+
 def test_storage_create_on_a_deployed_app_restarts_its_machines(
     state: Path, tmp_path: Path
 ) -> None:
@@ -1529,6 +1553,46 @@ def test_machine_stop_flags_override_the_stop_config_and_the_signal_is_upper_cas
     )
     bad = fly(state, "machine", "stop", m["id"], "-a", "my-app", "--timeout", "5s")
     assert 'invalid argument "5s" for "--timeout" flag' in bad.stderr
+
+
+def test_machine_stop_waits_at_most_a_minute_whatever_wait_timeout_says(
+    state: Path, tmp_path: Path
+) -> None:
+    # internal/command/machine/stop.go Stop: with --wait-timeout it makes one flaps Wait for
+    # "stopped" and wraps its error ("machine %s did not stop within the wait timeout: %w");
+    # fly-go v0.9.6 flaps/flaps_machines_wait.go WithWaitTimeout clamps the timeout to
+    # [1s, proxyTimeoutThreshold = 60s] and Wait sends it once ("failed to wait for VM %s in
+    # %v state: %w"; no retry: flaps.go do retries a GET only on ECONNRESET). The machine
+    # still stops later: the API kills it when its stop timeout runs out.
+    new_app(state)
+    deploy(state, app_context(tmp_path / "ctx", top='kill_signal = "SIGTERM"\n'))
+    [m] = flysim.machines(state, "my-app")
+    with flysim.edit_state(state) as s:
+        s["machines"][m["id"]]["stop_takes_s"] = 90  # the app's own shutdown
+    args = ("machine", "stop", m["id"], "-a", "my-app", "--signal", "SIGTERM", "--timeout", "300")
+    result = fly(state, *args, "--wait-timeout", "330s")
+    assert result.returncode == 1
+    assert result.stdout == f"Sending kill signal to machine {m['id']}...\n"
+    assert result.stderr.startswith(
+        f"Error: machine {m['id']} did not stop within the wait timeout: failed to wait for "
+        f"VM {m['id']} in [stopped] state: "
+    )
+    [after] = flysim.machines(state, "my-app")
+    assert after["state"] == "stopped"
+    waited = {"requested": "5m30s", "sent_seconds": 60}
+    assert after["last_stop_wait"] == {**waited, "stopped_after_s": 90}
+    # A shutdown within the minute is waited for; the stop timeout bounds the shutdown.
+    with flysim.edit_state(state) as s:
+        s["machines"][m["id"]].update(state="started", stop_takes_s=90)
+    ok = fly(state, *args[:-2], "--timeout", "45", "--wait-timeout", "330s")
+    assert (ok.returncode, ok.stderr) == (0, "")
+    [after] = flysim.machines(state, "my-app")
+    assert after["last_stop_wait"] == {**waited, "stopped_after_s": 45}
+    # Without --wait-timeout nothing is waited for.
+    with flysim.edit_state(state) as s:
+        s["machines"][m["id"]].update(state="started", stop_takes_s=600)
+    assert fly(state, *args).returncode == 0
+    assert "last_stop_wait" not in flysim.machines(state, "my-app")[0]
 
 
 def test_machine_stop_looks_up_every_id_before_stopping_any(state: Path, tmp_path: Path) -> None:

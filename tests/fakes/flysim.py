@@ -1930,6 +1930,24 @@ SHADOW_FLAGS = (
 )
 
 
+def debug_graphql(sim: Sim, direction: str, body: dict) -> None:
+    """What flyctl writes to stderr about a GraphQL call when LOG_LEVEL=debug: internal/cli/
+    cli.go gives the context logger.FromEnv(io.ErrOut) (internal/logger/logger.go
+    levelFromEnv), flyutil.go NewClientFromOptions passes it to fly-go, and fly-go v0.9.6
+    http.go LoggingTransport logs each request body (logRequest) and each response body as
+    it is read (loggingReadCloser, "  <-- URL: ..."), at Debug ("DEBUG " without a
+    terminal). Only the bodies that carry secret values are modelled, each as one line (the
+    real log splits a response at read boundaries and pretty-prints a request). The same
+    lines always go to flyctl's log file (~/.fly/logs, internal/logger/split_logger.go:
+    the file sink has no level), which the simulator does not write."""
+    if sim.env.get("LOG_LEVEL", "").lower() != "debug":
+        return
+    url = "https://api.fly.io/graphql"
+    text = json.dumps(body, separators=(",", ":"))
+    line = f"  <-- {url}: {text}" if direction == "<--" else text
+    sim.eprint(f"DEBUG {line}")
+
+
 def run_storage_create(sim: Sim, p: Parsed) -> None:
     """extensions/tigris/create.go runCreate -> core.go ProvisionExtension ->
     setSecretsFromExtension -> secrets.go DeploySecrets."""
@@ -2016,6 +2034,10 @@ def run_storage_create(sim: Sim, p: Parsed) -> None:
         "created_at": sim.now(),
         "seq": seq,
     }
+    # createAddOn's response body, as fly-go's LoggingTransport logs it when LOG_LEVEL=debug.
+    debug_graphql(sim, "<--", {"data": {"createAddOn": {"addOn": {
+        "name": name, "ssoLink": "", "environment": environment, "primaryRegion": "",
+    }}}})  # fmt: skip
     sim.print(
         f"Your {TIGRIS_DISPLAY_NAME} {TIGRIS_RESOURCE_NAME} ({name}) is ready. See details "
         f"and next steps with: {TIGRIS_INSTRUCTIONS}\n"
@@ -2039,6 +2061,10 @@ def run_storage_create(sim: Sim, p: Parsed) -> None:
         for k in keys:
             sim.print(f"{k}: {environment[k]}")
         sim.print()
+        debug_graphql(sim, "-->", {"operationName": "SetSecrets", "variables": {"input": {
+            "appId": app_name,
+            "secrets": [{"key": k, "value": environment[k]} for k in keys],
+        }}})  # fmt: skip
         set_app_secrets(sim, app, environment)
     else:
         sim.print("Set the following secrets on your target app.")
@@ -2897,8 +2923,10 @@ def run_machine_stop(sim: Sim, p: Parsed) -> None:
     stopped in turn. Stop sends the upper-cased --signal (empty when not given) and
     --timeout only when > 0; the API then falls back on the machine's stop_config
     (fly.toml kill_signal / kill_timeout, tomachineSetStopConfig), then its own
-    defaults. With --wait-timeout the command waits for "stopped"; the simulator's
-    machines stop at once."""
+    defaults. With --wait-timeout the command waits for "stopped" in one flaps Wait whose
+    timeout fly-go clamps to [1s, 60s] (flaps_machines_wait.go WithWaitTimeout,
+    proxyTimeoutThreshold). A machine stops at once unless a test seeds `stop_takes_s`,
+    how long its own shutdown takes; the API kills it when the stop timeout runs out."""
     require_session(sim, p)
     app_name, selected = select_many_machines(sim, p)
     signal = p.get("signal").upper()
@@ -2926,6 +2954,27 @@ def run_machine_stop(sim: Sim, p: Parsed) -> None:
                 else stop_config.get("timeout") or API_DEFAULT_STOP_TIMEOUT
             ),
         }
+        m.pop("last_stop_wait", None)
+        wait_ns = p.get("wait-timeout")
+        if wait_ns:
+            # WithWaitTimeout: max(1s, min(timeout, 60s)); the query sends whole seconds.
+            sent = int(max(10**9, min(wait_ns, 60 * 10**9)) // 10**9)
+            stopped_after = min(
+                m.get("stop_takes_s", 0), parse_go_duration(m["last_stop"]["timeout"]) // 10**9
+            )
+            m["last_stop_wait"] = {
+                "requested": go_duration_string(wait_ns),
+                "sent_seconds": sent,
+                "stopped_after_s": stopped_after,
+            }
+            if stopped_after > sent:
+                # stop.go Stop: "machine %s did not stop within the wait timeout: %w" around
+                # flaps Wait's "failed to wait for VM %s in %v state: %w". The API answers
+                # 408 (internal/machine/ephemeral.go checks for it); its text is assumed.
+                raise FlyError(
+                    f"machine {m['id']} did not stop within the wait timeout: failed to wait "
+                    f"for VM {m['id']} in [stopped] state: deadline_exceeded"
+                )
         sim.print(f"{m['id']} has been successfully stopped")
 
 
