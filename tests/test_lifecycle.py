@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -399,10 +400,15 @@ def test_bucket_keys_never_reach_argv_logs_or_state(small):
     # flyctl printed them on stdout; the script sent that nowhere.
     calls_text = json.dumps(flysim.load_state(small.fly_state)["calls"])
     state_text = small.harness.state_path.read_text()
-    for secret in keys:
+    # flyctl's own log files (~/.fly/logs, every API body in them): none holds a key.
+    logs_dir = Path(small.harness.env["HOME"]) / ".fly" / "logs"
+    flyctl_logs = "".join(f.read_text() for f in logs_dir.glob("*.log"))
+    tls_key_line = app["secrets"]["GRPC_TLS_SERVER_KEY"]["value"].splitlines()[1]
+    for secret in [*keys, tls_key_line]:
         assert secret not in calls_text
         assert secret not in result.log_text
         assert secret not in state_text
+        assert secret not in flyctl_logs
     assert "made Tigris bucket letter-unboxed-db-backup" in result.log_text
 
 

@@ -17,8 +17,10 @@
 # passes it in PULUMI_COMMAND_STDOUT) names this one, nothing is looked up. A deploy updates
 # machines where they are and makes none in a new primary region while any machine exists
 # (deploy/machines_deploymachinesapp.go), so the move is:
-# 1. `machine stop ID -a APP --signal SIGTERM --timeout K --wait-timeout W` (machine/stop.go):
-#    the old primary stops as Fly stops it, and Litestream ships its last writes;
+# 1. `machine stop ID -a APP --signal SIGTERM --timeout K` (machine/stop.go): the old primary
+#    stops as Fly stops it, and Litestream ships its last writes. `--wait-timeout` would wait
+#    at most a minute (fly-go flaps_machines_wait.go caps it) where K may be five, so the
+#    script polls `machine list` until the machine is stopped, up to K + 30 s;
 # 2. `scale count 0 --region OLD` removes it (count_machines.go destroys without a stop, so
 #    it comes second); its volume stays, for the volume's own resource to release;
 # 3. the deploy: every replica now follows PRIMARY_REGION;
@@ -28,33 +30,56 @@
 set -u
 context=$(CDPATH='' cd "$BUILD_DIR" && pwd -P) || exit 1
 
-# "ID REGION PRIMARY_REGION" per machine, from `machine list --json` on stdin (Go's encoder,
-# 4-space indent: a machine's own fields at 8 spaces, its config.env entries deeper).
+# "ID REGION PRIMARY_REGION STATE" per machine ("-" for a missing value), from
+# `machine list --json` (Go's encoder, 4-space indent: a machine's own fields at 8 spaces,
+# its config.env entries deeper).
 machine_rows() {
-  awk '
+  listed=$("$FLYCTL" machine list -a "$APP_NAME" --json) || return 1
+  printf '%s\n' "$listed" | awk '
 function str(s) { sub(/^[^:]*: "/, "", s); sub(/",?[ \t\r]*$/, "", s); return s }
+function or_dash(s) { return s == "" ? "-" : s }
 /^        "id": "/ { id = str($0) }
+/^        "state": "/ { st = str($0) }
 /^        "region": "/ { rg = str($0) }
 /^ +"PRIMARY_REGION": "/ { pr = str($0) }
-/^    }/ { if (id != "") print id, rg, pr; id = ""; rg = ""; pr = "" }
+/^    }/ {
+  if (id != "") print id, or_dash(rg), or_dash(pr), or_dash(st)
+  id = ""; rg = ""; pr = ""; st = ""
+}
 '
+}
+
+# Waits until no machine of $1 (a region) is still running, at most $2 seconds.
+wait_until_stopped() {
+  waited=0
+  while :; do
+    polled=$(machine_rows) || return 1
+    stopping=$(printf '%s\n' "$polled" | awk -v r="$1" '$2 == r && $4 != "stopped" { print $1 }')
+    [ -z "$stopping" ] && return 0
+    if [ "$waited" -ge "$2" ]; then
+      echo "machines $(echo "$stopping" | tr '\n' ' ')in $1 did not stop within $2 s" >&2
+      return 1
+    fi
+    sleep 2
+    waited=$((waited + 2))
+  done
 }
 
 previous=$(printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n 's/^deployed with primary region //p' | tail -n 1)
 if [ "$previous" != "$PRIMARY_REGION" ]; then
-  listed=$("$FLYCTL" machine list -a "$APP_NAME" --json 2>&1) || case $listed in
-    *'Could not find App'*|*'No machines are available'*) listed="" ;;
-    *) printf '%s\n' "$listed" >&2; exit 1 ;;
-  esac
-  rows=$(printf '%s\n' "$listed" | machine_rows)
-  old=$(printf '%s\n' "$rows" | awk -v new="$PRIMARY_REGION" 'NF == 3 && $3 != new { print $3; exit }')
+  rows=$(machine_rows) || exit 1
+  old=$(printf '%s\n' "$rows" | awk -v new="$PRIMARY_REGION" '$3 != "-" && $3 != new { print $3; exit }')
   if [ -n "$old" ]; then
-    ids=$(printf '%s\n' "$rows" | awk -v old="$old" '$2 == old { print $1 }')
     echo "moving the primary from $old to $PRIMARY_REGION"
-    if [ -n "$ids" ]; then
+    # One stopped already (by Fly's autostop, or a run that failed later) stopped the same way.
+    running=$(printf '%s\n' "$rows" | awk -v r="$old" '$2 == r && $4 != "stopped" { print $1 }')
+    if [ -n "$running" ]; then
       # shellcheck disable=SC2086 # machine ids are single words
-      "$FLYCTL" machine stop $ids -a "$APP_NAME" --signal SIGTERM --timeout "$KILL_TIMEOUT_S" \
-        --wait-timeout "$((KILL_TIMEOUT_S + 30))s" || exit 1
+      "$FLYCTL" machine stop $running -a "$APP_NAME" --signal SIGTERM \
+        --timeout "$KILL_TIMEOUT_S" || exit 1
+      wait_until_stopped "$old" "$((KILL_TIMEOUT_S + 30))" || exit 1
+    fi
+    if printf '%s\n' "$rows" | awk -v r="$old" '$2 == r { found = 1 } END { exit !found }'; then
       "$FLYCTL" scale count 0 --region "$old" -a "$APP_NAME" --yes || exit 1
     fi
   fi

@@ -8,8 +8,9 @@
 # AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_SECRET_ACCESS_KEY and BUCKET_NAME as the app's secrets
 # (setSecretsFromExtension; staged if the app was never deployed, deployed otherwise) unless
 # the app already has one of them, and prints every value, the secret key included, on stdout:
-# that output goes nowhere, so the keys reach neither Pulumi's state nor a log. flyctl shows
-# a bucket's keys only when it creates it, so an app without them cannot get them back here.
+# that output goes nowhere, and flyctl's own log file and debug output are kept from them
+# (private.sh), so the keys reach neither Pulumi's state nor a log. flyctl shows a bucket's
+# keys only when it creates it, so an app without them cannot get them back here.
 set -u
 names="AWS_ACCESS_KEY_ID AWS_ENDPOINT_URL_S3 AWS_REGION AWS_SECRET_ACCESS_KEY BUCKET_NAME"
 
@@ -49,7 +50,8 @@ if [ -n "$have" ]; then
     "flyctl secrets unset ${have}-a $APP_NAME --stage" >&2
   exit 1
 fi
-if ! err=$("$FLYCTL" storage create -a "$APP_NAME" -n "$TIGRIS_BUCKET" --yes 2>&1 >/dev/null); then
+# The API's answer and flyctl's setSecrets request carry the keys: private_flyctl (private.sh).
+if ! err=$(private_flyctl storage create -a "$APP_NAME" -n "$TIGRIS_BUCKET" --yes 2>&1 >/dev/null); then
   printf '%s\n' "$err" >&2
   case $err in
     *unavailable*)

@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -775,6 +776,7 @@ class Sim:
     def __init__(self, state: dict, env: dict[str, str], cwd: str, out, err) -> None:
         self.state, self.env, self.cwd, self.out, self.err = state, env, cwd, out, err
         self.touched: set[str] = set()
+        self.debug_lines: list[str] = []  # what this call's logger writes at Debug
 
     # ids and time are deterministic so test output is stable
     def next_seq(self) -> int:
@@ -1682,6 +1684,9 @@ def run_secrets_import(sim: Sim, p: Parsed, stdin_text: str) -> None:
     secrets = parse_secrets(stdin_text)
     if not secrets:
         raise FlyError("requires at least one SECRET=VALUE pair")
+    # appsecrets.Update -> fly-go flaps_secrets.go UpdateAppSecrets: the values in the body.
+    debug_http(sim, "-->", f"https://api.machines.dev/v1/apps/{app_name}/secrets",
+               {"values": secrets})  # fmt: skip
     set_app_secrets(sim, app, secrets)
     deploy_secrets(sim, app_name, app, stage=p.get("stage"))
 
@@ -1931,21 +1936,56 @@ SHADOW_FLAGS = (
 
 
 def debug_graphql(sim: Sim, direction: str, body: dict) -> None:
-    """What flyctl writes to stderr about a GraphQL call when LOG_LEVEL=debug: internal/cli/
-    cli.go gives the context logger.FromEnv(io.ErrOut) (internal/logger/logger.go
-    levelFromEnv), flyutil.go NewClientFromOptions passes it to fly-go, and fly-go v0.9.6
-    http.go LoggingTransport logs each request body (logRequest) and each response body as
-    it is read (loggingReadCloser, "  <-- URL: ..."), at Debug ("DEBUG " without a
-    terminal). Only the bodies that carry secret values are modelled, each as one line (the
-    real log splits a response at read boundaries and pretty-prints a request). The same
-    lines always go to flyctl's log file (~/.fly/logs, internal/logger/split_logger.go:
-    the file sink has no level), which the simulator does not write."""
-    if sim.env.get("LOG_LEVEL", "").lower() != "debug":
-        return
-    url = "https://api.fly.io/graphql"
+    """A GraphQL call's body, as flyctl's logger writes it (debug_http)."""
+    debug_http(sim, direction, "https://api.fly.io/graphql", body)
+
+
+def debug_http(sim: Sim, direction: str, url: str, body: dict) -> None:
+    """What flyctl's logger writes about an API call: internal/cli/cli.go gives the context
+    logger.FromEnv(io.ErrOut).AndLogToFile(); flyutil.go and flapsutil.go pass it to fly-go,
+    whose v0.9.6 http.go LoggingTransport (also under flaps: flaps.go NewWithOptions ->
+    fly.NewHTTPClient) logs each request body (logRequest) and each response body as it is
+    read (loggingReadCloser, "  <-- URL: ..."), at Debug ("DEBUG " without a terminal). The
+    terminal sink writes it to stderr only with LOG_LEVEL=debug (logger.go levelFromEnv,
+    writer_logger.go); the file sink has no level (file_logger.go), so every call writes it
+    to flyctl's log file (write_log_file). Only the bodies that carry secret values are
+    modelled, each as one line (the real log splits a response at read boundaries and
+    pretty-prints a request)."""
     text = json.dumps(body, separators=(",", ":"))
-    line = f"  <-- {url}: {text}" if direction == "<--" else text
-    sim.eprint(f"DEBUG {line}")
+    line = f"DEBUG   <-- {url}: {text}" if direction == "<--" else f"DEBUG {text}"
+    sim.debug_lines.append(line)
+    if sim.env.get("LOG_LEVEL", "").lower() == "debug":
+        sim.eprint(line)
+
+
+LOG_FILES_KEPT = 10  # internal/logger/logfile/name.go keepLogs
+
+
+def write_log_file(sim: Sim) -> str | None:
+    """internal/logger/logfile/fs.go CreateLogFile, at every start (cli.go Run): the logs
+    folder under the config directory ($FLY_CONFIG_DIR, else ~/.fly: helpers/config.go
+    GetConfigDirectory), made 0700; the file named flyctl-<RFC3339 to the second>.log
+    (name.go, so two calls in one second share a file, the later truncating it); all but
+    the 10 newest removed (retainLogs). Returns the file's path."""
+    config_dir = sim.env.get("FLY_CONFIG_DIR")
+    if config_dir is None:
+        home = sim.env.get("HOME")
+        if not home:
+            return None  # os.UserHomeDir fails: InitLogFile's error is only a debug line
+        config_dir = os.path.join(home, ".fly")
+    logs = Path(config_dir) / "logs"
+    try:
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        stamp = stamp.replace("+00:00", "Z")  # Go's RFC3339 writes UTC as Z
+        path = logs / f"flyctl-{stamp}.log"
+        path.write_text("".join(line + "\n" for line in sim.debug_lines))
+        found = sorted(logs.glob("flyctl-*.log"), key=lambda f: f.name, reverse=True)
+        for old in found[LOG_FILES_KEPT:]:
+            old.unlink()
+    except OSError:
+        return None
+    return str(path)
 
 
 def run_storage_create(sim: Sim, p: Parsed) -> None:
@@ -2942,6 +2982,7 @@ def run_machine_stop(sim: Sim, p: Parsed) -> None:
         stop_config = m["config"].get("stop_config") or {}
         m["state"] = "stopped"
         m["updated_at"] = sim.now()
+        m.pop("stopping_until", None)
         m["stops"] = m.get("stops", 0) + 1
         # What flyctl sent, and what the machine got (the API's fallbacks, assumed).
         m["last_stop"] = {
@@ -2968,6 +3009,8 @@ def run_machine_stop(sim: Sim, p: Parsed) -> None:
                 "stopped_after_s": stopped_after,
             }
             if stopped_after > sent:
+                m["state"] = "stopping"
+                m["stopping_until"] = time.time() + stopped_after - sent
                 # stop.go Stop: "machine %s did not stop within the wait timeout: %w" around
                 # flaps Wait's "failed to wait for VM %s in %v state: %w". The API answers
                 # 408 (internal/machine/ephemeral.go checks for it); its text is assumed.
@@ -2975,7 +3018,21 @@ def run_machine_stop(sim: Sim, p: Parsed) -> None:
                     f"machine {m['id']} did not stop within the wait timeout: failed to wait "
                     f"for VM {m['id']} in [stopped] state: deadline_exceeded"
                 )
+        elif m.get("stop_takes_s"):
+            # No wait: the call returns once the API took the stop; the machine is
+            # "stopping" for its own shutdown, at most its stop timeout (wall clock).
+            took = min(m["stop_takes_s"], parse_go_duration(m["last_stop"]["timeout"]) // 10**9)
+            m["state"] = "stopping"
+            m["stopping_until"] = time.time() + took
         sim.print(f"{m['id']} has been successfully stopped")
+
+
+def settle_stopping_machines(state: dict) -> None:
+    """A machine seeded to take a while to stop is "stopping" until its time is up."""
+    for m in state.get("machines", {}).values():
+        if m.get("state") == "stopping" and time.time() >= m.get("stopping_until", 0):
+            m["state"] = "stopped"
+            m.pop("stopping_until", None)
 
 
 # --------------------------------------------------------------------------------------
@@ -3502,6 +3559,7 @@ def main(
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # Pulumi runs commands in parallel
         state = load_state(state_path)
+        settle_stopping_machines(state)
         sim = Sim(state, env, cwd, stdout, stderr)
         kept_env, redacted = _redacted_env(env)
         call = {
@@ -3542,6 +3600,8 @@ def main(
                 stdout.write(cmd.usage() + "\n")
             code = exc.exit_code
         call["exit_code"] = code
+        call["log_file"] = write_log_file(sim)
+        call["log_file_has_secrets"] = bool(sim.debug_lines)
         save_state(state_path, state)
     return code
 
@@ -3681,6 +3741,10 @@ def sim_env(
         env.pop(key, None)
     env["PATH"] = f"{FLY_EXECUTABLE.parent}{os.pathsep}{env.get('PATH', '')}"
     env["FLY_SIM_STATE"] = str(state_path)
+    # flyctl keeps its config and log files under ~/.fly: a home of the simulated account's
+    # own, so no test writes to the real one.
+    env["HOME"] = str(Path(state_path).with_name(Path(state_path).stem + "-home"))
+    env.pop("FLY_CONFIG_DIR", None)
     if token is not None:
         env["FLY_API_TOKEN"] = token
     return env
