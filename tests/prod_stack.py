@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from tests.fakes import flysim
@@ -37,7 +38,8 @@ class Stack:
     """One Pulumi stack of the program, with its own simulated Fly account."""
 
     def __init__(self, tmp: Path, stack: str = "prod"):
-        self.project_dir = copy_project(tmp)
+        # A folder copied from another Stack's (see copy_to) keeps its project and state.
+        self.project_dir = tmp / "project" if (tmp / "project").is_dir() else copy_project(tmp)
         self.fly_state = tmp / "fly.json"
         self.harness = Harness(
             workdir=tmp / "pulumi",
@@ -49,6 +51,15 @@ class Stack:
         self.config = dict(PROD)
         self.secret_keys: list[str] = []
         self.seen_calls = 0
+
+    def copy_to(self, tmp: Path) -> Stack:
+        """The same stack, Fly account and state in another folder: a test starts from a
+        deployed stack without deploying it again."""
+        shutil.copytree(self.project_dir.parent, tmp, dirs_exist_ok=True)
+        copy = Stack(tmp, self.harness.stack)
+        copy.config, copy.secret_keys = dict(self.config), list(self.secret_keys)
+        copy.new_calls()
+        return copy
 
     def up(self, **changes):
         self.config.update(changes)
