@@ -276,11 +276,22 @@ def point_primary_at(state_dir: Path, folder: Path) -> None:
     os.replace(staged, state_dir / PRIMARY)
 
 
+def caller_environment() -> dict[str, str]:
+    """What a node inherits from the shell that runs `pulumi up`: everything but our own probe
+    token and generation, and but AWS_*. On Fly a machine's AWS_* are the app's secrets alone;
+    here a caller's AWS_PROFILE or keys would change whose bucket Litestream writes, and
+    AWS_CA_BUNDLE breaks Litestream 0.5's S3 client outright."""
+    return {
+        k: v for k, v in os.environ.items()
+        if k not in (PROBE_TOKEN_VAR, GENERATION_VAR) and not k.startswith("AWS_")
+    }  # fmt: skip
+
+
 def ship_what_is_left(args: argparse.Namespace, folder: Path) -> None:
     """The old primary did not end with Litestream's final sync (a crash leaves up to a sync
     interval unshipped): one Litestream pass over its folder ships what its WAL still holds."""
     env = {
-        **{k: v for k, v in os.environ.items() if k not in (PROBE_TOKEN_VAR, GENERATION_VAR)},
+        **caller_environment(),
         "DATA_DIR": str(folder),
         # litestream.yml expands these; empty is off, as run.sh sets them without metrics.
         "LITESTREAM_METRICS_ADDR": "", "LITESTREAM_SOCKET": "", "LITESTREAM_SOCKET_ENABLED": "",
@@ -530,10 +541,8 @@ def launch(args: argparse.Namespace, state_dir: Path, data_dir: Path) -> subproc
     tmp_dir = state_dir / f"{args.name}.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(mode=0o700)
-    # The probe token and generation are ours, not the node's.
-    inherited = {k: v for k, v in os.environ.items() if k not in (PROBE_TOKEN_VAR, GENERATION_VAR)}
     env = {
-        **inherited,
+        **caller_environment(),
         "DATA_DIR": str(data_dir),
         # run.sh writes the gRPC TLS keys under TMPDIR: keep them with the stack, removed with it.
         "TMPDIR": str(tmp_dir),

@@ -23,6 +23,14 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "fly-state.json"
 
 
+def after_build(stderr: str) -> str:
+    """stderr past the build's text block: deploy_build.go writes "==> Building image" and
+    the image lines to ErrOut (internal/render/render.go NewTextBlock)."""
+    return re.sub(r"^==> Building image\n--> Building image done\nimage: .*\nimage size: .*\n",
+                  "", stderr)  # fmt: skip
+
+
+
 def fly(
     state: Path,
     *args: str,
@@ -300,7 +308,7 @@ def test_first_deploy_needs_the_unattached_volume_in_the_primary_region(
     result = fly(state, "deploy", str(build_context(tmp_path / "ctx")), "--ha=false")
     assert result.returncode == 1
     # machines_deploymachinesapp.go spawnMachineInGroup wraps launchInputForLaunch's error.
-    assert result.stderr == (
+    assert after_build(result.stderr) == (
         "Error: error creating machine configuration: New machine in group 'app' needs an "
         "unattached volume named 'data' in region 'yyz'\n"
     )
@@ -693,7 +701,8 @@ def test_a_machine_bigger_than_its_volumes_placement_fails_to_launch(
     ctx = build_context(tmp_path / "ctx", extra='\n[[vm]]\n  size = "performance-1x"\n')
     result = fly(state, "deploy", str(ctx), "--ha=false")
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: error creating a new machine: failed to launch VM: ")
+    error = after_build(result.stderr)
+    assert error.startswith("Error: error creating a new machine: failed to launch VM: ")
     assert "insufficient resources" in result.stderr  # API text (assumed)
     assert flysim.machines(state, "my-app") == []
     [volume] = flysim.volumes(state, "my-app")
@@ -721,7 +730,8 @@ def test_growing_a_machine_past_its_volumes_placement_fails_the_update(
     result = fly(state, "deploy", str(bigger))
     assert result.returncode == 1
     [machine] = flysim.machines(state, "my-app")
-    assert result.stderr.startswith(f"Error: failed to update machine {machine['id']}: ")
+    error = after_build(result.stderr)
+    assert error.startswith(f"Error: failed to update machine {machine['id']}: ")
     assert "insufficient resources" in result.stderr
     assert machine["config"]["guest"] == preset("shared-cpu-1x")
     # Within the placement is fine: memory_mb inline overrides the preset.
@@ -736,7 +746,7 @@ def test_a_bad_vm_section_fails_when_first_converted(state: Path, tmp_path: Path
     result = fly(state, "deploy", str(ctx), "--ha=false")
     assert result.returncode == 1
     assert "✓ Configuration is valid" in result.stdout
-    assert result.stderr.startswith(
+    assert after_build(result.stderr).startswith(
         "Error: failed to provision seed volumes: invalid machine preset requested, 'tiny'"
     )
 
@@ -1739,13 +1749,13 @@ def test_deploy_to_an_app_with_no_machines_launches_one_in_the_new_primary_regio
     ctx = app_context(tmp_path / "ctx", primary="lhr")
     args = ("deploy", str(ctx), "-a", "my-app", "--ha=false", "--yes")
     no_volume = fly(state, *args, extra_env={"FLY_SIM_DETACH_AFTER_CALLS": "100"})
-    assert no_volume.stderr == (
+    assert after_build(no_volume.stderr) == (
         "Error: creating a new machine in group 'app' requires an unattached 'data' volume. "
         "Create it with `fly volume create data`\n"
     )
     vol(state, "ams")
     wrong_region = fly(state, *args)
-    assert wrong_region.stderr == (
+    assert after_build(wrong_region.stderr) == (
         "Error: error creating machine configuration: New machine in group 'app' needs an "
         "unattached volume named 'data' in region 'lhr'\n"
     )

@@ -255,8 +255,9 @@ def test_protected_replace_stops_up_before_the_replacement_but_preview_goes_on(s
     refused = stack.up(protect=True, appTrigger="t2", withCache=True)
     assert not refused.ok
     assert refused.error == planned.error
-    assert stack.new_lines() == []  # no replacement, and cache (registered later) not created
-    assert "cache" not in stack.harness.resource_names()
+    # No replacement of app. cache does not depend on app: the engine runs independent steps
+    # at once, so whether it was created before the refusal depends on timing, there as here.
+    assert [line for line in stack.new_lines() if "app" in line.split()] == []
 
 
 # `vault` is protected (knob) and needs, transitively: its parent component `shelf`, `base`

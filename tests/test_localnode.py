@@ -284,3 +284,16 @@ def test_an_older_stacks_primary_folder_stays_its_regions_until_it_moves(tmp_pat
     (kept,) = state.glob("primary-yyz.kept-*")
     assert (kept / localnode.DB_RELATIVE).is_file()
     assert localnode.moved_out_folders(state) == [kept]
+
+
+def test_a_node_inherits_no_aws_variable_of_the_caller(monkeypatch):
+    """As on Fly, where a machine's AWS_* are the app's secrets: a caller's AWS_CA_BUNDLE
+    breaks Litestream's S3 client, and AWS_PROFILE or keys would pick another bucket's owner."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("AWS_PROFILE", "someone-else")
+    monkeypatch.setenv(localnode.PROBE_TOKEN_VAR, "probe")
+    monkeypatch.setenv("LITESTREAM_ACCESS_KEY_ID", "from-the-program")
+    env = localnode.caller_environment()
+    assert not [k for k in env if k.startswith("AWS_")]
+    assert localnode.PROBE_TOKEN_VAR not in env
+    assert env["LITESTREAM_ACCESS_KEY_ID"] == "from-the-program"

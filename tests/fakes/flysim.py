@@ -2475,8 +2475,10 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
             )
         digest = context_digest(Path(sim.cwd))
         image = f"registry.fly.io/{app_name}:deployment-{digest[:26].upper()}"
-        sim.print("==> Building image")
-        sim.print(f"--> Building image done\nimage: {image}\nimage size: 42 MB")
+        # deploy_build.go determineImage: a render.NewTextBlock, which writes to ErrOut
+        # (internal/render/render.go), carries the heading and the image lines.
+        sim.eprint("==> Building image")
+        sim.eprint(f"--> Building image done\nimage: {image}\nimage size: 42 MB")
     else:
         digest = hashlib.sha256(image.encode()).hexdigest()
     if p.get("build-only"):
