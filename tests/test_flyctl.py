@@ -513,12 +513,17 @@ def test_bad_inputs_are_refused_before_any_script_exists(call) -> None:
 # --- moving the primary
 
 
+def first_release(fly: Fly, tmp_path: Path) -> str:
+    """An app with its primary in yyz, deployed; returns the deploy's output."""
+    fly.ok(flyctl.app_create("fly", APP, ORG))
+    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
+    return fly.ok(release(tmp_path / "v1"))
+
+
 def test_a_new_primary_region_stops_the_old_primary_gracefully_then_starts_one_there(
     fly: Fly, tmp_path: Path
 ) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
-    first = fly.ok(release(tmp_path / "v1"))
+    first = first_release(fly, tmp_path)
     assert first.splitlines()[-1] == "deployed with primary region yyz"
     fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "ams", 1))
     fly.ok(flyctl.scale_count("fly", APP, "ams", 1, "data"))
@@ -550,9 +555,7 @@ def test_a_new_primary_region_stops_the_old_primary_gracefully_then_starts_one_t
 def test_a_deploy_in_the_region_of_the_previous_one_asks_nothing_more(
     fly: Fly, tmp_path: Path
 ) -> None:
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
-    first = fly.ok(release(tmp_path / "v1"))
+    first = first_release(fly, tmp_path)
     seen = len(flysim.calls(fly.state))
     fly.ok(release(tmp_path / "v2"), previous_stdout=first)
     assert [c["argv"][0] for c in flysim.calls(fly.state)[seen:]] == ["deploy"]
@@ -588,9 +591,7 @@ def test_a_slow_old_primary_is_waited_for_past_flyctls_one_minute_wait_cap(
 ) -> None:
     """machine stop --wait-timeout waits at most 60 s (fly-go flaps_machines_wait.go), less
     than killTimeoutSeconds may be: the script polls machine list instead."""
-    fly.ok(flyctl.app_create("fly", APP, ORG))
-    fly.ok(flyctl.volumes_ensure("fly", APP, SPEC, "yyz", 1))
-    first = fly.ok(release(tmp_path / "v1"))
+    first = first_release(fly, tmp_path)
     [old_primary] = fly.machines(region="yyz")
     with flysim.edit_state(fly.state) as state:
         state["machines"][old_primary["id"]]["stop_takes_s"] = 3  # Litestream's last sync

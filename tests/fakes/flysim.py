@@ -1728,21 +1728,11 @@ def deploy_secrets(sim: Sim, app_name: str, app: dict, *, stage: bool) -> None:
         config = machines[0]["config"]
         vm_guest, primary = None, config.get("env", {}).get("PRIMARY_REGION", "")
         strategy, image, build_digest = "rolling", config.get("image", ""), ""
-    sim.next_seq()
-    release = {
-        "version": len(app["releases"]) + 1,
-        "status": "complete",
-        "strategy": strategy,
-        "image": image,
-        "build_digest": build_digest,
-        "secrets_digest": secrets_digest_of(app),
-        "created_at": sim.now(),
-        "seq": sim.state["seq"],
-        "config": json.loads(json.dumps(config)),
-        "vm_guest": vm_guest,
-        "primary_region": primary,
-        "restart_only": True,
-    }
+    release = new_release(sim, app, strategy, image, build_digest)
+    release.update(
+        config=json.loads(json.dumps(config)), vm_guest=vm_guest, primary_region=primary,
+        restart_only=True,
+    )  # fmt: skip
     release["config"]["metadata"]["fly_release_version"] = str(release["version"])
     # updateExistingMachines prints nothing for an app with no machines left.
     if machines:
@@ -1773,6 +1763,21 @@ def run_secrets_unset(sim: Sim, p: Parsed) -> None:
     for name in p.args:
         app["secrets"].pop(name, None)
     deploy_secrets(sim, app_name, app, stage=p.get("stage"))
+
+
+def new_release(sim: Sim, app: dict, strategy: str, image: str, build_digest: str) -> dict:
+    """The app's next release, complete, with the secrets it deploys."""
+    sim.next_seq()
+    return {
+        "version": len(app["releases"]) + 1,
+        "status": "complete",
+        "strategy": strategy,
+        "image": image,
+        "build_digest": build_digest,
+        "secrets_digest": secrets_digest_of(app),
+        "created_at": sim.now(),
+        "seq": sim.state["seq"],
+    }
 
 
 def secrets_digest_of(app: dict) -> str:
@@ -2578,17 +2583,7 @@ def run_deploy(sim: Sim, p: Parsed) -> None:
             f"volume. Create it with `fly volume create {mount['source']}`"
         )
 
-    sim.next_seq()
-    release = {
-        "version": len(app["releases"]) + 1,
-        "status": "complete",
-        "strategy": strategy,
-        "image": image,
-        "build_digest": digest,
-        "secrets_digest": secrets_digest_of(app),
-        "created_at": sim.now(),
-        "seq": sim.state["seq"],
-    }
+    release = new_release(sim, app, strategy, image, digest)
     machine_config = {
         "image": image,
         "env": machine_env(config, primary_region),
@@ -2756,18 +2751,9 @@ def launch_machine(
 # --------------------------------------------------------------------------------------
 # machine (internal/command/machine/*.go)
 
-# fly-go machine_types.go: MachineGuest and MachineMount field order (all omitempty).
-_GUEST_JSON_KEYS = (
-    "cpu_kind",
-    "cpus",
-    "memory_mb",
-    "max_memory_mb",
-    "gpus",
-    "gpu_kind",
-    "host_dedication_id",
-    "persist_rootfs",
-    "kernel_args",
-)
+# fly-go machine_types.go: MachineGuest and MachineMount field order (all omitempty); the
+# guest's are the fields [[vm]] sets, in the same order.
+_GUEST_JSON_KEYS = _COMPUTE_GUEST_KEYS
 _MOUNT_JSON_KEYS = ("encrypted", "path", "size_gb", "volume", "name")
 
 
