@@ -42,3 +42,5 @@ def test_the_issue_alerts_are_there_with_their_thresholds():
     assert "10 * dbnode_backup_sync_interval_seconds" in squashed["BackupBehind"]
     assert squashed["VolumeOver70PercentFull"].endswith("> 0.70")
     assert "dbnode_replication_index{role=\"replica\"} > 1000" in squashed["ReplicaLagging"]
+    # A full volume pauses backups while the backup age may stay low: Litestream's own gauge.
+    assert squashed["BackupsPausedDiskFull"] == "litestream_disk_full == 1"
