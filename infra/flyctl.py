@@ -44,7 +44,8 @@ SCRIPTS = Path(__file__).with_name("flyctl")
 # Shell functions some scripts share; they are put before the script's own text.
 LIBRARIES = {
     "secrets-import.sh": ("private.sh",),
-    "storage-ensure.sh": ("private.sh",),
+    "storage-ensure.sh": ("private.sh", "tigris.sh"),
+    "storage-destroy.sh": ("tigris.sh",),
     "volumes-ensure.sh": ("volumes.sh",),
     "volumes-destroy.sh": ("volumes.sh",),
     "scale-count.sh": ("volumes.sh",),

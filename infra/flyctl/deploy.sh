@@ -49,12 +49,17 @@ function or_dash(s) { return s == "" ? "-" : s }
 '
 }
 
+# From machine_rows on stdin: the ids of the machines in region $1 not stopped yet.
+not_stopped_in() {
+  awk -v r="$1" '$2 == r && $4 != "stopped" { print $1 }'
+}
+
 # Waits until no machine of $1 (a region) is still running, at most $2 seconds.
 wait_until_stopped() {
   waited=0
   while :; do
     polled=$(machine_rows) || return 1
-    stopping=$(printf '%s\n' "$polled" | awk -v r="$1" '$2 == r && $4 != "stopped" { print $1 }')
+    stopping=$(printf '%s\n' "$polled" | not_stopped_in "$1")
     [ -z "$stopping" ] && return 0
     if [ "$waited" -ge "$2" ]; then
       echo "machines $(echo "$stopping" | tr '\n' ' ')in $1 did not stop within $2 s" >&2
@@ -72,7 +77,7 @@ if [ "$previous" != "$PRIMARY_REGION" ]; then
   if [ -n "$old" ]; then
     echo "moving the primary from $old to $PRIMARY_REGION"
     # One stopped already (by Fly's autostop, or a run that failed later) stopped the same way.
-    running=$(printf '%s\n' "$rows" | awk -v r="$old" '$2 == r && $4 != "stopped" { print $1 }')
+    running=$(printf '%s\n' "$rows" | not_stopped_in "$old")
     if [ -n "$running" ]; then
       # shellcheck disable=SC2086 # machine ids are single words
       "$FLYCTL" machine stop $running -a "$APP_NAME" --signal SIGTERM \

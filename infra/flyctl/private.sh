@@ -6,15 +6,17 @@
 # logger/logfile/fs.go CreateLogFile, ~/.fly/logs/flyctl-<time>.log, the 10 newest kept; the
 # file sink has no level, file_logger.go). So these calls run with LOG_LEVEL=info and with
 # FLY_CONFIG_DIR (helpers/config.go) at a private folder that is removed afterwards, holding
-# a copy of the config file, where a `fly auth login` keeps its token.
+# a copy of the config file, where a `fly auth login` keeps its token. (sh has no local
+# variables: the names here are prefixed so they never overwrite a caller's.)
 private_flyctl() {
-  config_dir=$(mktemp -d) || return 1
-  source_config="${FLY_CONFIG_DIR:-${HOME:-}/.fly}/config.yml"
-  if [ -f "$source_config" ]; then
-    (umask 077 && cp "$source_config" "$config_dir/config.yml") || { rm -rf "$config_dir"; return 1; }
+  private_dir=$(mktemp -d) || return 1
+  private_config="${FLY_CONFIG_DIR:-${HOME:-}/.fly}/config.yml"
+  if [ -f "$private_config" ]; then
+    (umask 077 && cp "$private_config" "$private_dir/config.yml") ||
+      { rm -rf "$private_dir"; return 1; }
   fi
-  FLY_CONFIG_DIR="$config_dir" LOG_LEVEL=info "$FLYCTL" "$@"
-  status=$?
-  rm -rf "$config_dir"
-  return "$status"
+  FLY_CONFIG_DIR="$private_dir" LOG_LEVEL=info "$FLYCTL" "$@"
+  private_status=$?
+  rm -rf "$private_dir"
+  return "$private_status"
 }

@@ -7,7 +7,6 @@
 # new ones (setSecretsFromExtension skips names that exist), so they are unset, staged
 # (`secrets unset ... --stage`, internal/command/secrets/unset.go): the next deploy drops them.
 set -u
-names="AWS_ACCESS_KEY_ID AWS_ENDPOINT_URL_S3 AWS_REGION AWS_SECRET_ACCESS_KEY BUCKET_NAME"
 exec 3>&1
 if err=$("$FLYCTL" storage destroy -a "$APP_NAME" --yes 2>&1 1>&3 3>&-); then
   [ -z "$err" ] || printf '%s\n' "$err" >&2
@@ -26,4 +25,4 @@ else
   esac
 fi
 # shellcheck disable=SC2086 # names are single words
-exec "$FLYCTL" secrets unset $names -a "$APP_NAME" --stage
+exec "$FLYCTL" secrets unset $tigris_secret_names -a "$APP_NAME" --stage

@@ -12,24 +12,22 @@
 # (private.sh), so the keys reach neither Pulumi's state nor a log. flyctl shows a bucket's
 # keys only when it creates it, so an app without them cannot get them back here.
 set -u
-names="AWS_ACCESS_KEY_ID AWS_ENDPOINT_URL_S3 AWS_REGION AWS_SECRET_ACCESS_KEY BUCKET_NAME"
 
 # The bucket credentials among the app's secrets (`secrets list --json`, names only:
 # internal/command/secrets/list.go), one name per line.
 bucket_secrets() {
   listed=$("$FLYCTL" secrets list -a "$APP_NAME" --json) || return 1
-  for name in $names; do
+  for name in $tigris_secret_names; do
     case $listed in *"\"name\": \"$name\""*) echo "$name" ;; esac
   done
 }
 
-exec 3>&1
 if status=$("$FLYCTL" storage status -a "$APP_NAME" 2>&1); then
   found=$(printf '%s\n' "$status" | awk '$1 == "Name" { print $3; exit }')
   have=$(bucket_secrets) || exit 1
   if [ "$(printf '%s\n' "$have" | grep -c .)" -ne 5 ]; then
-    echo "app $APP_NAME has Tigris bucket $found but not all of its secrets ($names);" \
-      "flyctl shows a bucket's keys only when it creates it. Destroy the bucket" \
+    echo "app $APP_NAME has Tigris bucket $found but not all of its secrets" \
+      "($tigris_secret_names); flyctl shows a bucket's keys only when it creates it. Destroy the bucket" \
       "(flyctl storage destroy $found --yes) and run pulumi up again, or set the missing" \
       "secrets from a key made in the Tigris dashboard." >&2
     exit 1
