@@ -9,6 +9,7 @@ import pytest
 
 from infra import drill
 from infra.settings import SettingsError, StackSettings
+from tests.sqlite_faults import mismatch_orders_index
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_ID, SECRET_KEY = "AKIA-drill-test-id", "drill-test-secret-value"
@@ -218,13 +219,7 @@ def make_database(path: Path, corrupt_index: bool = False) -> Path:
     conn.executemany("INSERT INTO orders (item) VALUES (?)", [(f"item {i}",) for i in range(25)])
     conn.commit()
     if corrupt_index:
-        # The index's definition no longer matches its entries: every row is missing from it.
-        conn.execute("PRAGMA writable_schema = ON")
-        conn.execute(
-            "UPDATE sqlite_master SET sql = 'CREATE INDEX orders_item ON orders (id)' "
-            "WHERE name = 'orders_item'"
-        )
-        conn.commit()
+        mismatch_orders_index(conn)
     conn.close()
     return path
 

@@ -23,6 +23,7 @@ import pytest
 from infra import assets, drill
 from tests.runtime.cluster import DB_RELATIVE, hrana, process_environ, wait_until_backed_up
 from tests.runtime.conftest import BUCKET
+from tests.sqlite_faults import mismatch_orders_index
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "drilltest"
@@ -225,12 +226,7 @@ def test_drill_fails_when_integrity_check_fails(s3, tools, tmp_path):
     conn.execute("CREATE INDEX orders_item ON orders (item)")
     conn.executemany("INSERT INTO orders VALUES (?, ?)", [(i, f"item {i}") for i in range(30)])
     conn.commit()
-    conn.execute("PRAGMA writable_schema = ON")
-    conn.execute(
-        "UPDATE sqlite_master SET sql = 'CREATE INDEX orders_item ON orders (id)' "
-        "WHERE name = 'orders_item'"
-    )
-    conn.commit()
+    mismatch_orders_index(conn)
     conn.close()
     replicate(tools, litestream_env(backup, data_dir, config), tmp_path / "litestream.log")
 
